@@ -1,0 +1,3 @@
+module github.com/omnikv-triton/omnikv-triton
+
+go 1.26
