@@ -1,0 +1,17 @@
+// Package sample owns turning one step's logits into the next token id, and deciding when a generation
+// ends: sampling parameters and their validation (Params), the per-sequence Sampler (repetition penalty,
+// greedy argmax, temperature, top-k, top-p, min-p and a seeded draw), stop-string matching over streamed
+// text deltas (StopMatcher), and the reason a generation finished (FinishReason).
+//
+// The order of operations follows Hugging Face transformers' generate with its default processors:
+// repetition penalty, then (when sampling) temperature, top-k, top-p, min-p, and a draw from the
+// renormalised survivors. Temperature 0 means greedy: the penalty still applies, the warpers do not.
+//
+// A Sampler is built once per sequence and allocates nothing per token afterwards: every buffer it needs
+// is sized to the vocabulary in New. Top-k and top-p never sort the whole vocabulary: top-k keeps a
+// min-heap of k entries, top-p first bins probability mass by logit distance from the maximum and sorts
+// only the tokens in the bins that reach p.
+//
+// The package is a leaf: it imports no other package of this project. A Sampler is not safe for
+// concurrent use; a StopMatcher neither.
+package sample

@@ -1,0 +1,151 @@
+package sample
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// pcgStream is the second PCG word; the first is Params.Seed. Fixed so that a seed means the same
+// stream in every build.
+const pcgStream = 0x9e3779b97f4a7c15
+
+// Sampler picks tokens for one sequence. Build it with New (which allocates every buffer it will need),
+// call Sample once per decode step, and Reset it to serve another request. Not safe for concurrent use.
+type Sampler struct {
+	p     Params
+	vocab int
+
+	pcg *rand.PCG  // seeded from p.Seed in New and Reset
+	rng *rand.Rand // draws from pcg
+
+	seen  []uint32 // (vocab) stamp of the last Sample call that penalised each id
+	stamp uint32   // current stamp for seen; 0 is never a live stamp
+
+	cand []int32   // (vocab) surviving token ids, best first once sorted
+	w    []float64 // (vocab) by token id: exp(logit - max logit), the unnormalised probability
+
+	mass [nBuckets]float64 // probability mass per logit-distance bin, for top-p
+}
+
+// New returns a Sampler for a vocabulary of vocab tokens, after validating p.
+func New(p Params, vocab int) (*Sampler, error) {
+	if vocab <= 0 {
+		return nil, fmt.Errorf("sample: vocab must be > 0, got %d", vocab)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("sample: invalid params: %w", err)
+	}
+	pcg := rand.NewPCG(p.Seed, pcgStream)
+	return &Sampler{
+		p:     p,
+		vocab: vocab,
+		pcg:   pcg,
+		rng:   rand.New(pcg),
+		seen:  make([]uint32, vocab),
+		cand:  make([]int32, vocab),
+		w:     make([]float64, vocab),
+	}, nil
+}
+
+// Reset validates p and makes the Sampler as New(p, vocab) would, reusing its buffers: the draw
+// restarts from p.Seed. On error the Sampler is unchanged.
+func (s *Sampler) Reset(p Params) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("sample: invalid params: %w", err)
+	}
+	s.p = p
+	s.pcg.Seed(p.Seed, pcgStream)
+	return nil
+}
+
+// Params returns the parameters the Sampler was built or last Reset with.
+func (s *Sampler) Params() Params { return s.p }
+
+// Vocab returns the vocabulary size the Sampler was built for.
+func (s *Sampler) Vocab() int { return s.vocab }
+
+// Sample returns the next token id given this step's logits and the ids seen so far (prompt then
+// output, for the repetition penalty; ids outside [0, vocab) are ignored).
+//
+// It modifies logits in place: penalised, divided by the temperature, NaN set to -Inf and +Inf to the
+// largest float32. Only the first vocab logits are read if more are given. It returns -1 when logits
+// is empty and the lowest id when every logit is -Inf or NaN. It allocates nothing.
+func (s *Sampler) Sample(logits []float32, history []int32) int32 {
+	if len(logits) > s.vocab {
+		logits = logits[:s.vocab]
+	}
+	if len(logits) == 0 {
+		return -1
+	}
+	if s.p.RepetitionPenalty != 1 {
+		s.penalize(logits, history)
+	}
+	if s.p.Temperature == 0 {
+		return argmax(logits)
+	}
+	m := prepare(logits, s.p.Temperature)
+	if math.IsInf(float64(m), -1) {
+		return 0
+	}
+	k := s.filter(logits, m)
+	return s.draw(k, s.rng.Float64())
+}
+
+// penalize applies the repetition penalty once to each distinct id in history:
+// logit > 0 becomes logit/penalty, otherwise logit*penalty (Hugging Face's
+// RepetitionPenaltyLogitsProcessor).
+func (s *Sampler) penalize(logits []float32, history []int32) {
+	s.stamp++
+	if s.stamp == 0 {
+		clear(s.seen)
+		s.stamp = 1
+	}
+	rp := s.p.RepetitionPenalty
+	for _, id := range history {
+		if id < 0 || int(id) >= len(logits) || s.seen[id] == s.stamp {
+			continue
+		}
+		s.seen[id] = s.stamp
+		if v := logits[id]; v > 0 {
+			logits[id] = v / rp
+		} else {
+			logits[id] = v * rp
+		}
+	}
+}
+
+// argmax returns the id of the largest logit, the lowest id on ties; NaN never wins; 0 when all
+// are -Inf or NaN.
+func argmax(logits []float32) int32 {
+	best, bestV := 0, float32(math.Inf(-1))
+	for i, v := range logits {
+		if v > bestV {
+			best, bestV = i, v
+		}
+	}
+	return int32(best)
+}
+
+// prepare divides logits by the temperature (skipped at 1), turns NaN into -Inf and +Inf into the
+// largest float32 so that later differences stay finite, and returns the largest logit.
+func prepare(logits []float32, temperature float32) float32 {
+	negInf := float32(math.Inf(-1))
+	m := negInf
+	for i, v := range logits {
+		if temperature != 1 {
+			v /= temperature
+		}
+		switch {
+		case v != v:
+			v = negInf
+		case v > math.MaxFloat32:
+			v = math.MaxFloat32
+		}
+		logits[i] = v
+		if v > m {
+			m = v
+		}
+	}
+	return m
+}
