@@ -1,0 +1,39 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/compute/cpu"
+	"github.com/omnikv-triton/omnikv-triton/backend/llama"
+	"github.com/omnikv-triton/omnikv-triton/backend/tokenizer"
+)
+
+// loadModel opens the model and its tokenizer, reporting progress on stderr.
+func loadModel(path string, maxContext int, quiet bool) (*llama.Model, *tokenizer.Tokenizer, error) {
+	if path == "" {
+		return nil, nil, fmt.Errorf("--model is required")
+	}
+	t0 := time.Now()
+	say := func(format string, a ...any) {
+		if !quiet {
+			fmt.Fprintf(os.Stderr, format, a...)
+		}
+	}
+	say("loading %s ...\n", path)
+	m, err := llama.Load(path, cpu.New(), llama.Options{MaxContext: maxContext})
+	if err != nil {
+		return nil, nil, err
+	}
+	say("  %v (%d tensors mapped, %.0f ms)\n", m, len(m.Set.Tensors), ms(time.Since(t0)))
+	tok, err := llama.LoadTokenizer(m.Set)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	say("  tokenizer: %d tokens (%.0f ms total)\n", tok.VocabSize(), ms(time.Since(t0)))
+	return m, tok, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }

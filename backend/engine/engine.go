@@ -1,0 +1,189 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/compute"
+	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
+	"github.com/omnikv-triton/omnikv-triton/backend/llama"
+	"github.com/omnikv-triton/omnikv-triton/backend/sample"
+)
+
+// Options configure an engine.
+type Options struct {
+	MaxSequences  int             // sequences running at once (default 8)
+	StepTokens    int             // tokens per forward step, prefill chunks included (default 256)
+	PageSize      int             // tokens per KV page (default 64)
+	KVDType       compute.KVDType // default fp16
+	MaxKVPages    int             // page limit across sequences (0 = unlimited)
+	MaxQueue      int             // submissions waiting to start (default 64)
+	KeepAllLogits bool            // unused by generation; kept for callers that want every prompt position
+}
+
+func (o *Options) defaults() {
+	if o.MaxSequences <= 0 {
+		o.MaxSequences = 8
+	}
+	if o.StepTokens <= 0 {
+		o.StepTokens = 256
+	}
+	if o.StepTokens < o.MaxSequences {
+		o.StepTokens = o.MaxSequences
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = 64
+	}
+	if o.MaxQueue <= 0 {
+		o.MaxQueue = 64
+	}
+}
+
+// Request is one generation.
+type Request struct {
+	Prompt []int32       // token ids, not empty
+	Params sample.Params // MaxTokens > 0
+	// IgnoreEOS keeps generating past end-of-sequence tokens (benchmarks).
+	IgnoreEOS bool
+}
+
+// Event is what a sequence emits: one per generated token, then a final one with Done set.
+type Event struct {
+	Token  int32 // valid when !Done
+	Done   bool
+	Reason sample.FinishReason // on Done
+	Err    error               // on Done, when generation failed
+	Stats  Stats               // on Done
+}
+
+// Stats times one sequence.
+type Stats struct {
+	PromptTokens    int
+	GeneratedTokens int
+	Queued          time.Duration // submission to first step
+	Prefill         time.Duration // first step to first token
+	Decode          time.Duration // first token to the last
+}
+
+// ErrClosed is returned by Submit after Close.
+var ErrClosed = errors.New("engine: closed")
+
+// ErrBusy is returned when the submission queue is full.
+var ErrBusy = errors.New("engine: queue full")
+
+// Engine runs sequences on one model.
+type Engine struct {
+	model *llama.Model
+	opt   Options
+	pool  *kvcache.Pool
+
+	submit chan *Handle
+	quit   chan struct{}
+	done   chan struct{}
+	mu     sync.Mutex
+	closed bool
+}
+
+// New starts an engine on m.
+func New(m *llama.Model, opt Options) (*Engine, error) {
+	opt.defaults()
+	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{
+		Layers: m.Layers, KVDim: m.KVDim(), PageSize: opt.PageSize, DType: opt.KVDType, MaxPages: opt.MaxKVPages,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		model: m, opt: opt, pool: pool,
+		submit: make(chan *Handle, opt.MaxQueue),
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go e.loop()
+	return e, nil
+}
+
+// Model returns the engine's model.
+func (e *Engine) Model() *llama.Model { return e.model }
+
+// Pool returns the engine's KV page pool.
+func (e *Engine) Pool() *kvcache.Pool { return e.pool }
+
+// Handle is a submitted sequence.
+type Handle struct {
+	req     Request
+	events  chan Event
+	ctx     context.Context
+	cancel  context.CancelFunc
+	sampler *sample.Sampler
+	seq     *kvcache.Sequence
+	history []int32 // prompt then generated tokens (repetition penalty)
+	fed     int     // prompt tokens already in the cache
+	gen     int     // tokens generated
+	last    int32   // newest token, fed at the next decode step
+	stats   Stats
+	t0      time.Time
+	tFirst  time.Time
+	tStart  time.Time
+}
+
+// Events returns the sequence's events; the channel is closed after the Done event.
+func (h *Handle) Events() <-chan Event { return h.events }
+
+// Cancel stops the sequence before its next step; its final event says cancelled.
+func (h *Handle) Cancel() { h.cancel() }
+
+// Submit queues a request. The context cancels it as Cancel does.
+func (e *Engine) Submit(ctx context.Context, req Request) (*Handle, error) {
+	m := e.model
+	if len(req.Prompt) == 0 {
+		return nil, fmt.Errorf("engine: empty prompt")
+	}
+	for _, id := range req.Prompt {
+		if id < 0 || int(id) >= m.Vocab {
+			return nil, fmt.Errorf("engine: token id %d outside the vocabulary [0, %d)", id, m.Vocab)
+		}
+	}
+	if req.Params.MaxTokens <= 0 {
+		return nil, fmt.Errorf("engine: max_tokens must be > 0, got %d", req.Params.MaxTokens)
+	}
+	if total := len(req.Prompt) + req.Params.MaxTokens; total > m.MaxContext {
+		return nil, fmt.Errorf("engine: prompt of %d tokens plus max_tokens %d exceeds the context of %d", len(req.Prompt), req.Params.MaxTokens, m.MaxContext)
+	}
+	s, err := sample.New(req.Params, m.Vocab)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	h := &Handle{req: req, sampler: s, events: make(chan Event, req.Params.MaxTokens+1), t0: time.Now()}
+	h.ctx, h.cancel = context.WithCancel(ctx)
+	h.history = make([]int32, 0, len(req.Prompt)+req.Params.MaxTokens)
+	h.history = append(h.history, req.Prompt...)
+	h.stats.PromptTokens = len(req.Prompt)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		h.cancel()
+		return nil, ErrClosed
+	}
+	select {
+	case e.submit <- h:
+		return h, nil
+	default:
+		h.cancel()
+		return nil, ErrBusy
+	}
+}
+
+// Close stops the scheduler; running sequences end cancelled.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	if !e.closed {
+		e.closed = true
+		close(e.quit)
+	}
+	e.mu.Unlock()
+	<-e.done
+}

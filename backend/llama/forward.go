@@ -1,0 +1,166 @@
+package llama
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/compute"
+	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
+)
+
+// Step is one sequence's share of a forward call: tokens to append to its cache (one for a decode step, a
+// chunk of the prompt for prefill).
+type Step struct {
+	Seq       *kvcache.Sequence
+	Tokens    []int32
+	AllLogits bool // logits for every token of the step, not only the last
+}
+
+// State holds the activations of forward calls of up to MaxTokens tokens. One State serves one caller at a
+// time; reuse it across steps so that decoding allocates nothing.
+type State struct {
+	MaxTokens int
+	x         *compute.Tensor // (tokens, hidden) residual stream
+	xn        *compute.Tensor // (tokens, hidden) normalized
+	q         *compute.Tensor // (tokens, heads*headDim)
+	k, v      *compute.Tensor // (tokens, kvDim)
+	att       *compute.Tensor // (tokens, heads*headDim)
+	gate, up  *compute.Tensor // (tokens, ffn)
+	sel       *compute.Tensor // (tokens, hidden) rows whose logits are wanted
+	Logits    *compute.Tensor // (tokens, vocab)
+	ids, pos  []int32         // (tokens)
+	attn      compute.Attention
+	ropeQ     compute.RoPE
+	ropeK     compute.RoPE
+}
+
+// NewState allocates activations for up to maxTokens tokens per forward call.
+func (m *Model) NewState(maxTokens int) *State {
+	c, d := &m.Config, m.dev
+	qDim := c.Heads * c.HeadDim
+	st := &State{
+		MaxTokens: maxTokens,
+		x:         d.NewTensor(maxTokens, c.Hidden),
+		xn:        d.NewTensor(maxTokens, c.Hidden),
+		q:         d.NewTensor(maxTokens, qDim),
+		k:         d.NewTensor(maxTokens, c.KVDim()),
+		v:         d.NewTensor(maxTokens, c.KVDim()),
+		att:       d.NewTensor(maxTokens, qDim),
+		gate:      d.NewTensor(maxTokens, c.FFN),
+		up:        d.NewTensor(maxTokens, c.FFN),
+		sel:       d.NewTensor(maxTokens, c.Hidden),
+		Logits:    d.NewTensor(maxTokens, c.Vocab),
+		ids:       make([]int32, maxTokens),
+		pos:       make([]int32, maxTokens),
+		ropeQ:     *m.rope,
+		ropeK:     *m.rope,
+	}
+	st.ropeK.Heads = c.KVHeads
+	return st
+}
+
+// Forward appends each step's tokens to its sequence's cache and computes logits: for each step in order, one
+// row per token when AllLogits is set, else one row for its last token. It returns the number of logit rows
+// written to st.Logits. Token ids must be valid (< Vocab) and each sequence must have room: both are checked.
+func (m *Model) Forward(st *State, steps []Step) (int, error) {
+	c, d := &m.Config, m.dev
+	n := 0
+	for i := range steps {
+		s := &steps[i]
+		if len(s.Tokens) == 0 {
+			return 0, fmt.Errorf("forward: step %d has no tokens", i)
+		}
+		if n+len(s.Tokens) > st.MaxTokens {
+			return 0, fmt.Errorf("forward: %d tokens exceed the state's %d", n+len(s.Tokens), st.MaxTokens)
+		}
+		start := s.Seq.Len()
+		if start+len(s.Tokens) > m.MaxContext {
+			return 0, fmt.Errorf("forward: %d tokens exceed the model's context of %d", start+len(s.Tokens), m.MaxContext)
+		}
+		for j, id := range s.Tokens {
+			if id < 0 || int(id) >= c.Vocab {
+				return 0, fmt.Errorf("forward: token id %d outside the vocabulary [0, %d)", id, c.Vocab)
+			}
+			st.ids[n+j] = id
+			st.pos[n+j] = int32(start + j)
+		}
+		n += len(s.Tokens)
+	}
+	for i := range steps {
+		if err := steps[i].Seq.Reserve(len(steps[i].Tokens)); err != nil {
+			return 0, fmt.Errorf("forward: %w", err)
+		}
+	}
+
+	d.Embed(st.x, m.embed, st.ids[:n])
+	for li := range m.layers {
+		l := &m.layers[li]
+		// Attention block.
+		d.RMSNorm(st.xn, st.x, l.attnNorm, c.RMSEps, n)
+		d.MatMul(st.q, st.xn, l.q, n)
+		d.MatMul(st.k, st.xn, l.k, n)
+		d.MatMul(st.v, st.xn, l.v, n)
+		if l.qb != nil {
+			d.AddBias(st.q, l.qb, n)
+			d.AddBias(st.k, l.kb, n)
+			d.AddBias(st.v, l.vb, n)
+		}
+		d.ApplyRoPE(st.q, &st.ropeQ, st.pos, n)
+		d.ApplyRoPE(st.k, &st.ropeK, st.pos, n)
+		row := 0
+		for i := range steps {
+			s := &steps[i]
+			seq, cnt := s.Seq, len(s.Tokens)
+			pages := seq.Pages(li)
+			d.WriteKV(pages, seq.PageSize(), seq.Len(), st.k, st.v, row, cnt)
+			st.attn = compute.Attention{
+				Q: st.q, Out: st.att, Row0: row, Rows: cnt, Pos0: seq.Len(),
+				Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim,
+				Scale: float32(1 / math.Sqrt(float64(c.HeadDim))),
+				Pages: pages, Page: seq.PageSize(), Len: seq.Len() + cnt,
+			}
+			d.Attend(&st.attn)
+			row += cnt
+		}
+		d.MatMul(st.xn, st.att, l.o, n)
+		d.Add(st.x, st.xn, n)
+		// Feed-forward block.
+		d.RMSNorm(st.xn, st.x, l.ffnNorm, c.RMSEps, n)
+		d.MatMul(st.gate, st.xn, l.gate, n)
+		d.MatMul(st.up, st.xn, l.up, n)
+		d.SwiGLU(st.gate, st.up, n)
+		d.MatMul(st.xn, st.gate, l.down, n)
+		d.Add(st.x, st.xn, n)
+	}
+	for i := range steps {
+		steps[i].Seq.Commit(len(steps[i].Tokens))
+	}
+
+	// Logits for the wanted rows only.
+	rows, row := 0, 0
+	for i := range steps {
+		s := &steps[i]
+		if s.AllLogits {
+			for j := range s.Tokens {
+				d.CopyRow(st.sel, rows, st.x, row+j)
+				rows++
+			}
+		} else {
+			d.CopyRow(st.sel, rows, st.x, row+len(s.Tokens)-1)
+			rows++
+		}
+		row += len(s.Tokens)
+	}
+	d.RMSNorm(st.xn, st.sel, m.norm, c.RMSEps, rows)
+	d.MatMul(st.Logits, st.xn, m.output, rows)
+	return rows, nil
+}
+
+// f32Bytes views float32 values as bytes.
+func f32Bytes(v []float32) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*4)
+}

@@ -1,0 +1,199 @@
+package llama
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/compute"
+	"github.com/omnikv-triton/omnikv-triton/backend/weights"
+)
+
+// Model is a loaded model bound to a device.
+type Model struct {
+	Config
+	Path string
+	Set  *weights.Set // the mapped file(s); closed by Close
+	dev  compute.Device
+
+	embed  *compute.Weight // (vocab, hidden)
+	norm   *compute.Weight // (1, hidden)
+	output *compute.Weight // (vocab, hidden); the embedding table when tied
+	layers []layer
+	rope   *compute.RoPE
+}
+
+type layer struct {
+	attnNorm   *compute.Weight // (1, hidden)
+	q, k, v, o *compute.Weight // (heads*headDim, hidden), (kvDim, hidden), (kvDim, hidden), (hidden, heads*headDim)
+	qb, kb, vb *compute.Weight // (1, heads*headDim), (1, kvDim), (1, kvDim); nil without biases
+	ffnNorm    *compute.Weight // (1, hidden)
+	gate, up   *compute.Weight // (ffn, hidden)
+	down       *compute.Weight // (hidden, ffn)
+}
+
+// Options tune loading.
+type Options struct {
+	// MaxContext caps the positions the model serves (0 = the trained context length). Longer is allowed: RoPE
+	// tables are built for it, quality beyond the trained length is the model's own.
+	MaxContext int
+}
+
+// Load opens a .gguf file or a Hugging Face model directory (config.json + safetensors) and binds its weights.
+func Load(path string, dev compute.Device, opt Options) (*Model, error) {
+	set, err := weights.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := FromSet(set, dev, opt)
+	if err != nil {
+		set.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// FromSet binds an opened weight set; the model owns the set afterwards.
+func FromSet(set *weights.Set, dev compute.Device, opt Options) (*Model, error) {
+	var cfg *Config
+	var err error
+	switch {
+	case set.GGUF != nil:
+		cfg, err = ConfigFromGGUF(set)
+	case set.Config != nil:
+		cfg, err = ConfigFromHF(set.Config, set.Path)
+	default:
+		err = fmt.Errorf("%s: no GGUF metadata and no config.json: cannot tell the model's hyperparameters", set.Path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Config: *cfg, Path: set.Path, Set: set, dev: dev}
+	if opt.MaxContext > 0 {
+		m.MaxContext = opt.MaxContext
+	}
+	if err := m.bind(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Close unmaps the model's files.
+func (m *Model) Close() error { return m.Set.Close() }
+
+// Device returns the device the model is bound to.
+func (m *Model) Device() compute.Device { return m.dev }
+
+// names maps the logical weight names to the file's naming scheme.
+func (m *Model) name(logical string, layer int) string {
+	if m.Set.GGUF != nil {
+		gg := map[string]string{
+			"embed": "token_embd.weight", "norm": "output_norm.weight", "output": "output.weight",
+			"attn_norm": "attn_norm.weight", "q": "attn_q.weight", "k": "attn_k.weight", "v": "attn_v.weight",
+			"o": "attn_output.weight", "qb": "attn_q.bias", "kb": "attn_k.bias", "vb": "attn_v.bias",
+			"ffn_norm": "ffn_norm.weight", "gate": "ffn_gate.weight", "up": "ffn_up.weight", "down": "ffn_down.weight",
+		}[logical]
+		if layer >= 0 {
+			return fmt.Sprintf("blk.%d.%s", layer, gg)
+		}
+		return gg
+	}
+	hf := map[string]string{
+		"embed": "model.embed_tokens.weight", "norm": "model.norm.weight", "output": "lm_head.weight",
+		"attn_norm": "input_layernorm.weight", "q": "self_attn.q_proj.weight", "k": "self_attn.k_proj.weight",
+		"v": "self_attn.v_proj.weight", "o": "self_attn.o_proj.weight", "qb": "self_attn.q_proj.bias",
+		"kb": "self_attn.k_proj.bias", "vb": "self_attn.v_proj.bias", "ffn_norm": "post_attention_layernorm.weight",
+		"gate": "mlp.gate_proj.weight", "up": "mlp.up_proj.weight", "down": "mlp.down_proj.weight",
+	}[logical]
+	if layer >= 0 {
+		return fmt.Sprintf("model.layers.%d.%s", layer, hf)
+	}
+	return hf
+}
+
+func (m *Model) bind() error {
+	c := &m.Config
+	var firstErr error
+	get := func(logical string, layer int, shape ...int) *compute.Weight {
+		if firstErr != nil {
+			return nil
+		}
+		name := m.name(logical, layer)
+		t, err := m.Set.Tensor(name, shape...)
+		if err != nil {
+			firstErr = err
+			return nil
+		}
+		w, err := m.dev.Bind(t)
+		if err != nil {
+			firstErr = fmt.Errorf("%s: %w", m.Path, err)
+			return nil
+		}
+		if len(shape) == 1 && (w.Type != weights.F32) {
+			// Norm weights and biases are used as float32 vectors: convert the few small ones that are stored
+			// otherwise (f16/bf16) once.
+			vec := make([]float32, w.Cols)
+			if err := weights.DequantizeRow(w.Type, w.Data, vec); err != nil {
+				firstErr = fmt.Errorf("%s: tensor %s: %w", m.Path, name, err)
+				return nil
+			}
+			w = &compute.Weight{Name: w.Name, Type: weights.F32, Rows: 1, Cols: w.Cols, Data: f32Bytes(vec)}
+		}
+		return w
+	}
+	qDim, kvDim := c.Heads*c.HeadDim, c.KVDim()
+	m.embed = get("embed", -1, c.Vocab, c.Hidden)
+	m.norm = get("norm", -1, c.Hidden)
+	if c.Tied {
+		m.output = m.embed
+	} else {
+		m.output = get("output", -1, c.Vocab, c.Hidden)
+	}
+	m.layers = make([]layer, c.Layers)
+	for i := range m.layers {
+		l := &m.layers[i]
+		l.attnNorm = get("attn_norm", i, c.Hidden)
+		l.q = get("q", i, qDim, c.Hidden)
+		l.k = get("k", i, kvDim, c.Hidden)
+		l.v = get("v", i, kvDim, c.Hidden)
+		l.o = get("o", i, c.Hidden, qDim)
+		if c.QKVBias {
+			l.qb = get("qb", i, qDim)
+			l.kb = get("kb", i, kvDim)
+			l.vb = get("vb", i, kvDim)
+		}
+		l.ffnNorm = get("ffn_norm", i, c.Hidden)
+		l.gate = get("gate", i, c.FFN, c.Hidden)
+		l.up = get("up", i, c.FFN, c.Hidden)
+		l.down = get("down", i, c.Hidden, c.FFN)
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	var ropeFreqs []float32
+	if t, ok := m.Set.Tensors["rope_freqs.weight"]; ok {
+		ropeFreqs = make([]float32, t.NumElements())
+		if err := weights.DequantizeRow(t.Type, t.Data, ropeFreqs); err != nil {
+			return fmt.Errorf("%s: tensor rope_freqs.weight: %w", m.Path, err)
+		}
+	}
+	freq := invFreq(c, ropeFreqs)
+	m.rope = &compute.RoPE{
+		Heads: c.Heads, HeadDim: c.HeadDim, Interleaved: c.RopeInterleaved,
+		Table: m.dev.Upload(m.MaxContext, c.HeadDim, ropeTable(freq, m.MaxContext)),
+	}
+	return nil
+}
+
+// String describes the model in one line.
+func (m *Model) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d layers, hidden %d, %d heads (%d kv) x %d, ffn %d, vocab %d, context %d",
+		m.Arch, m.Layers, m.Hidden, m.Heads, m.KVHeads, m.HeadDim, m.FFN, m.Vocab, m.MaxContext)
+	if m.RopeScaling.Type != "" {
+		fmt.Fprintf(&b, ", rope %s x%g", m.RopeScaling.Type, m.RopeScaling.Factor)
+	}
+	if m.Tied {
+		b.WriteString(", tied embeddings")
+	}
+	return b.String()
+}

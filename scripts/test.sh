@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test: static checks, Go unit and golden tests (the asm and pure-Go kernels both, -race where it
+# matters), bounded fuzzing, and the end-to-end tests against a real tritonserver where present.
+# Installs what it needs (the model and tokenizer test data into .cache/). FUZZTIME=10s by default.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export OMNIKV_MODEL=${OMNIKV_MODEL:-$(scripts/fetch-model.sh)}
+tests/reference/tokenizer/fetch.sh >/dev/null
+fuzztime=${FUZZTIME:-10s}
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "gofmt, go vet"
+bad=$(gofmt -l $(git ls-files '*.go' | grep -v '\.pb\.go$') || true)
+[ -z "$bad" ] || { echo "gofmt would change: $bad"; exit 1; }
+CGO_ENABLED=0 go vet $(go list ./... | grep -v '/cgo$')
+
+step "unit and golden tests (CGO_ENABLED=0)"
+CGO_ENABLED=0 go test -count=1 -timeout 30m ./...
+
+step "pure-Go twins of the assembly kernels"
+CGO_ENABLED=0 go test -count=1 -tags purego ./backend/compute/... ./backend/weights/...
+
+step "race detector on engine, kvcache, serve, omnikv"
+race_pkgs=$(go list ./backend/engine/... ./backend/kvcache/... ./backend/serve/... ./backend/omnikv/... 2>/dev/null || true)
+[ -z "$race_pkgs" ] || go test -count=1 -race -short $race_pkgs
+
+step "bounded fuzzing ($fuzztime each)"
+for target in weights:FuzzGGUF weights:FuzzSafetensors tokenizer:FuzzEncode; do
+  pkg=${target%%:*}; fn=${target#*:}
+  CGO_ENABLED=0 go test -run '^$' -fuzz "^$fn\$" -fuzztime "$fuzztime" "./backend/$pkg"
+done
+
+if [ -f tests/e2e/run.sh ]; then
+  step "end-to-end tests against a real tritonserver"
+  tests/e2e/run.sh
+fi
+echo
+echo "all tests passed"
