@@ -111,14 +111,14 @@ type hfConfig struct {
 }
 
 type hfRope struct {
-	Type     string   `json:"rope_type"`
-	Type2    string   `json:"type"`
-	Theta    float64  `json:"rope_theta"`
-	Factor   float64  `json:"factor"`
-	Low      float64  `json:"low_freq_factor"`
-	High     float64  `json:"high_freq_factor"`
-	OrigMax  int      `json:"original_max_position_embeddings"`
-	Extra    *float64 `json:"attention_factor"`
+	Type    string   `json:"rope_type"`
+	Type2   string   `json:"type"`
+	Theta   float64  `json:"rope_theta"`
+	Factor  float64  `json:"factor"`
+	Low     float64  `json:"low_freq_factor"`
+	High    float64  `json:"high_freq_factor"`
+	OrigMax int      `json:"original_max_position_embeddings"`
+	Extra   *float64 `json:"attention_factor"`
 }
 
 // ConfigFromHF reads a Hugging Face config.json.

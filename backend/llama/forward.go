@@ -29,6 +29,7 @@ type State struct {
 	gate, up  *compute.Tensor // (tokens, ffn)
 	sel       *compute.Tensor // (tokens, hidden) rows whose logits are wanted
 	Logits    *compute.Tensor // (tokens, vocab)
+	LastRows  int             // logit rows written by the last Forward call
 	ids, pos  []int32         // (tokens)
 	attn      compute.Attention
 	ropeQ     compute.RoPE
@@ -154,6 +155,7 @@ func (m *Model) Forward(st *State, steps []Step) (int, error) {
 	}
 	d.RMSNorm(st.xn, st.sel, m.norm, c.RMSEps, rows)
 	d.MatMul(st.Logits, st.xn, m.output, rows)
+	st.LastRows = rows
 	return rows, nil
 }
 

@@ -1,0 +1,120 @@
+package computetest
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/compute"
+	"github.com/omnikv-triton/omnikv-triton/backend/weights"
+)
+
+// refAttention is the reference: for query row i at position pos0+i and head h (KV head h/group),
+// out = Σ_t softmax_t(q·k_t·scale) v_t over the visible t (t <= pos0+i, and t in sel when sel != nil).
+func refAttention(q, k, v []float32, rows, pos0, heads, kvHeads, hd int, scale float64, sel []int32) []float32 {
+	group, kvDim := heads/kvHeads, kvHeads*hd
+	out := make([]float32, rows*heads*hd)
+	for i := 0; i < rows; i++ {
+		var vis []int
+		for tok := 0; tok <= pos0+i; tok++ {
+			if sel == nil || contains(sel, tok) {
+				vis = append(vis, tok)
+			}
+		}
+		for h := 0; h < heads; h++ {
+			kvh := h / group
+			qh := q[i*heads*hd+h*hd : i*heads*hd+(h+1)*hd]
+			s := make([]float64, len(vis))
+			m := math.Inf(-1)
+			for j, tok := range vis {
+				for d := 0; d < hd; d++ {
+					s[j] += float64(qh[d]) * float64(k[tok*kvDim+kvh*hd+d])
+				}
+				s[j] *= scale
+				m = math.Max(m, s[j])
+			}
+			var z float64
+			for j := range s {
+				s[j] = math.Exp(s[j] - m)
+				z += s[j]
+			}
+			for d := 0; d < hd; d++ {
+				var acc float64
+				for j, tok := range vis {
+					acc += s[j] / z * float64(v[tok*kvDim+kvh*hd+d])
+				}
+				out[i*heads*hd+h*hd+d] = float32(acc)
+			}
+		}
+	}
+	return out
+}
+
+func contains(sel []int32, tok int) bool {
+	for _, s := range sel {
+		if int(s) == tok {
+			return true
+		}
+	}
+	return false
+}
+
+func testAttention(t *testing.T, dev compute.Device) {
+	r := rand.New(rand.NewPCG(11, 12))
+	const heads, kvHeads, hd, page = 6, 2, 16, 4
+	kvDim := kvHeads * hd
+	for _, tc := range []struct {
+		name           string
+		length, rows   int // tokens cached (incl. the query rows), query rows (the newest ones)
+		sel            []int32
+		dt             compute.KVDType
+		scaleK, scaleQ float64
+	}{
+		{name: "decode", length: 13, rows: 1, dt: compute.KVF32},
+		{name: "prefill", length: 9, rows: 9, dt: compute.KVF32},
+		{name: "chunk", length: 21, rows: 5, dt: compute.KVF32},
+		{name: "fp16", length: 37, rows: 3, dt: compute.KVF16},
+		{name: "selected", length: 30, rows: 2, sel: []int32{0, 3, 4, 11, 17, 28, 29}, dt: compute.KVF32},
+		{name: "selected-fp16", length: 30, rows: 1, sel: []int32{1, 2, 29}, dt: compute.KVF16},
+		{name: "peaked", length: 50, rows: 1, dt: compute.KVF32, scaleK: 8, scaleQ: 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sk, sq := tc.scaleK, tc.scaleQ
+			if sk == 0 {
+				sk, sq = 1, 1
+			}
+			k, v := randVec(r, tc.length*kvDim, sk), randVec(r, tc.length*kvDim, 1)
+			if tc.dt == compute.KVF16 { // the reference sees what the cache stores
+				for i := range k {
+					k[i] = weights.F16ToF32(weights.F32ToF16(k[i]))
+					v[i] = weights.F16ToF32(weights.F32ToF16(v[i]))
+				}
+			}
+			q := randVec(r, tc.rows*heads*hd, sq)
+			pages := make([]*compute.KVPage, (tc.length+page-1)/page)
+			for i := range pages {
+				pages[i] = dev.NewKVPage(page, kvDim, tc.dt)
+			}
+			// Write the cache in two calls from tensors of different row offsets.
+			kt, vt := dev.Upload(tc.length, kvDim, k), dev.Upload(tc.length, kvDim, v)
+			half := tc.length / 2
+			dev.WriteKV(pages, page, 0, kt, vt, 0, half)
+			dev.WriteKV(pages, page, half, kt, vt, half, tc.length-half)
+			pos0 := tc.length - tc.rows
+			qt := dev.Upload(tc.rows+2, heads*hd, append(make([]float32, 2*heads*hd), q...))
+			out := dev.NewTensor(tc.rows+2, heads*hd)
+			scale := 1 / math.Sqrt(hd)
+			dev.Attend(&compute.Attention{
+				Q: qt, Out: out, Row0: 2, Rows: tc.rows, Pos0: pos0, Heads: heads, KVHeads: kvHeads, HeadDim: hd,
+				Scale: float32(scale), Pages: pages, Page: page, Len: tc.length, Sel: tc.sel,
+			})
+			want := refAttention(q, k, v, tc.rows, pos0, heads, kvHeads, hd, scale, tc.sel)
+			got := make([]float32, tc.rows*heads*hd)
+			for i := 0; i < tc.rows; i++ {
+				dev.Read(got[i*heads*hd:(i+1)*heads*hd], out, 2+i)
+			}
+			closeTo(t, fmt.Sprintf("attention %s", tc.name), got, want, 2e-6)
+		})
+	}
+}

@@ -1,0 +1,221 @@
+package computetest
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/compute"
+	"github.com/omnikv-triton/omnikv-triton/backend/weights"
+)
+
+// Run runs the whole suite on dev.
+func Run(t *testing.T, dev compute.Device) {
+	t.Run("MatMul", func(t *testing.T) { testMatMul(t, dev) })
+	t.Run("Embed", func(t *testing.T) { testEmbed(t, dev) })
+	t.Run("RMSNorm", func(t *testing.T) { testRMSNorm(t, dev) })
+	t.Run("RoPE", func(t *testing.T) { testRoPE(t, dev) })
+	t.Run("SwiGLUAdd", func(t *testing.T) { testSwiGLUAdd(t, dev) })
+	t.Run("Attention", func(t *testing.T) { testAttention(t, dev) })
+}
+
+func randVec(r *rand.Rand, n int, scale float64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64() * scale)
+	}
+	return v
+}
+
+// weight builds a (rows, cols) weight of type typ from random values; it returns the weight and the exact
+// values it holds after quantization.
+func weight(t *testing.T, dev compute.Device, r *rand.Rand, typ weights.DType, rows, cols int) (*compute.Weight, []float32) {
+	t.Helper()
+	rb, err := typ.RowBytes(cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, rows*rb)
+	vals := make([]float32, rows*cols)
+	for i := 0; i < rows; i++ {
+		src := randVec(r, cols, 0.5)
+		row := data[i*rb : (i+1)*rb]
+		if typ == weights.Q4_K || typ == weights.Q6_K {
+			for j := range row { // no quantizer for k-quants: random bytes are valid blocks
+				row[j] = byte(r.UintN(256))
+			}
+			for b := 0; b < cols/256; b++ { // keep the f16 scales finite and small
+				blk := row[b*typ.TypeSize() : (b+1)*typ.TypeSize()]
+				d := weights.F32ToF16(float32(r.Float64() * 0.01))
+				if typ == weights.Q4_K {
+					blk[0], blk[1] = byte(d), byte(d>>8)
+					blk[2], blk[3] = byte(d), byte(d>>8)
+				} else {
+					blk[208], blk[209] = byte(d), byte(d>>8)
+				}
+			}
+		} else if err := weights.QuantizeRow(typ, src, row); err != nil {
+			t.Fatal(err)
+		}
+		if err := weights.DequantizeRow(typ, row, vals[i*cols:(i+1)*cols]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shape := []int{rows, cols}
+	w, err := dev.Bind(&weights.Tensor{Name: fmt.Sprintf("w_%v_%dx%d", typ, rows, cols), Type: typ, Shape: shape, Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, vals
+}
+
+// closeTo fails when got and want differ by more than tol relative to the largest |want|.
+func closeTo(t *testing.T, what string, got, want []float32, tol float64) {
+	t.Helper()
+	scale := 1e-30
+	for _, v := range want {
+		scale = math.Max(scale, math.Abs(float64(v)))
+	}
+	for i := range want {
+		if d := math.Abs(float64(got[i]) - float64(want[i])); !(d <= tol*scale) {
+			t.Fatalf("%s: element %d = %g, want %g (relative error %.2e > %.0e)", what, i, got[i], want[i], d/scale, tol)
+		}
+	}
+}
+
+func testMatMul(t *testing.T, dev compute.Device) {
+	r := rand.New(rand.NewPCG(1, 2))
+	types := []weights.DType{weights.F32, weights.F16, weights.BF16, weights.Q8_0, weights.Q4_0, weights.Q4_1, weights.Q4_K, weights.Q6_K}
+	for _, typ := range types {
+		for _, sz := range []struct{ rows, cols, n int }{{1, 256, 1}, {7, 256, 3}, {33, 512, 1}, {64, 768, 5}, {130, 256, 17}} {
+			t.Run(fmt.Sprintf("%v/%dx%dx%d", typ, sz.n, sz.rows, sz.cols), func(t *testing.T) {
+				w, vals := weight(t, dev, r, typ, sz.rows, sz.cols)
+				x := randVec(r, sz.n*sz.cols, 1)
+				want := make([]float32, sz.n*sz.rows)
+				for i := 0; i < sz.n; i++ {
+					for j := 0; j < sz.rows; j++ {
+						var s float64
+						for k := 0; k < sz.cols; k++ {
+							s += float64(x[i*sz.cols+k]) * float64(vals[j*sz.cols+k])
+						}
+						want[i*sz.rows+j] = float32(s)
+					}
+				}
+				xt := dev.Upload(sz.n+1, sz.cols, x)
+				out := dev.NewTensor(sz.n+1, sz.rows)
+				dev.MatMul(out, xt, w, sz.n)
+				got := make([]float32, sz.n*sz.rows)
+				for i := 0; i < sz.n; i++ {
+					dev.Read(got[i*sz.rows:(i+1)*sz.rows], out, i)
+				}
+				closeTo(t, "matmul", got, want, 1e-5)
+			})
+		}
+	}
+}
+
+func testEmbed(t *testing.T, dev compute.Device) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, typ := range []weights.DType{weights.F32, weights.F16, weights.Q8_0, weights.Q4_1} {
+		w, vals := weight(t, dev, r, typ, 10, 64)
+		ids := []int32{9, 0, 3, 3}
+		out := dev.NewTensor(len(ids), 64)
+		dev.Embed(out, w, ids)
+		row := make([]float32, 64)
+		for i, id := range ids {
+			dev.Read(row, out, i)
+			closeTo(t, fmt.Sprintf("embed %v row %d", typ, id), row, vals[int(id)*64:int(id+1)*64], 0)
+		}
+	}
+}
+
+func vecWeight(t *testing.T, dev compute.Device, v []float32) *compute.Weight {
+	t.Helper()
+	data := make([]byte, 4*len(v))
+	for i, f := range v {
+		b := math.Float32bits(f)
+		data[4*i], data[4*i+1], data[4*i+2], data[4*i+3] = byte(b), byte(b>>8), byte(b>>16), byte(b>>24)
+	}
+	w, err := dev.Bind(&weights.Tensor{Name: "vec", Type: weights.F32, Shape: []int{len(v)}, Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func testRMSNorm(t *testing.T, dev compute.Device) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const n, cols = 3, 96
+	x, g := randVec(r, n*cols, 2), randVec(r, cols, 1)
+	out := dev.NewTensor(n, cols)
+	dev.RMSNorm(out, dev.Upload(n, cols, x), vecWeight(t, dev, g), 1e-5, n)
+	for i := 0; i < n; i++ {
+		var ss float64
+		for _, v := range x[i*cols : (i+1)*cols] {
+			ss += float64(v) * float64(v)
+		}
+		inv := 1 / math.Sqrt(ss/cols+1e-5)
+		want := make([]float32, cols)
+		for j := range want {
+			want[j] = float32(float64(x[i*cols+j]) * inv * float64(g[j]))
+		}
+		got := make([]float32, cols)
+		dev.Read(got, out, i)
+		closeTo(t, "rmsnorm", got, want, 1e-6)
+	}
+}
+
+func testRoPE(t *testing.T, dev compute.Device) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const heads, hd, positions = 3, 8, 16
+	half := hd / 2
+	table := make([]float32, positions*hd)
+	for p := 0; p < positions; p++ {
+		for i := 0; i < half; i++ {
+			a := float64(p) * math.Pow(10000, -2*float64(i)/hd)
+			table[p*hd+i], table[p*hd+half+i] = float32(math.Cos(a)), float32(math.Sin(a))
+		}
+	}
+	for _, inter := range []bool{false, true} {
+		x := randVec(r, 2*heads*hd, 1)
+		pos := []int32{5, 13}
+		xt := dev.Upload(2, heads*hd, x)
+		rope := &compute.RoPE{Heads: heads, HeadDim: hd, Table: dev.Upload(positions, hd, table), Interleaved: inter}
+		dev.ApplyRoPE(xt, rope, pos, 2)
+		for i, p := range pos {
+			want := make([]float32, heads*hd)
+			for h := 0; h < heads; h++ {
+				for j := 0; j < half; j++ {
+					a := float64(p) * math.Pow(10000, -2*float64(j)/hd)
+					i0, i1 := h*hd+j, h*hd+j+half
+					if inter {
+						i0, i1 = h*hd+2*j, h*hd+2*j+1
+					}
+					x0, x1 := float64(x[i*heads*hd+i0]), float64(x[i*heads*hd+i1])
+					want[i0] = float32(x0*math.Cos(a) - x1*math.Sin(a))
+					want[i1] = float32(x1*math.Cos(a) + x0*math.Sin(a))
+				}
+			}
+			got := make([]float32, heads*hd)
+			dev.Read(got, xt, i)
+			closeTo(t, fmt.Sprintf("rope interleaved=%v", inter), got, want, 1e-6)
+		}
+	}
+}
+
+func testSwiGLUAdd(t *testing.T, dev compute.Device) {
+	r := rand.New(rand.NewPCG(9, 10))
+	g, u := randVec(r, 40, 3), randVec(r, 40, 1)
+	gt, ut := dev.Upload(2, 20, g), dev.Upload(2, 20, u)
+	dev.SwiGLU(gt, ut, 2)
+	dev.Add(gt, ut, 2)
+	want := make([]float32, 40)
+	for i := range want {
+		want[i] = float32(float64(g[i])/(1+math.Exp(-float64(g[i])))*float64(u[i]) + float64(u[i]))
+	}
+	got := make([]float32, 40)
+	dev.Read(got[:20], gt, 0)
+	dev.Read(got[20:], gt, 1)
+	closeTo(t, "swiglu+add", got, want, 1e-6)
+}
