@@ -1,0 +1,290 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/compute"
+	"github.com/omnikv-triton/omnikv-triton/backend/compute/cpu"
+	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
+	"github.com/omnikv-triton/omnikv-triton/backend/llama"
+	"github.com/omnikv-triton/omnikv-triton/backend/sample"
+	"github.com/omnikv-triton/omnikv-triton/tests/reference/tinymodel"
+)
+
+// tinyModel writes the tiny random-weight Llama and loads it; EOS is cleared unless keepEOS so that lengths
+// are predictable.
+func tinyModel(t *testing.T, keepEOS bool) *llama.Model {
+	t.Helper()
+	dir := t.TempDir()
+	if err := tinymodel.Write(dir, tinymodel.TinyLlamaF32); err != nil {
+		t.Fatal(err)
+	}
+	m, err := llama.Load(dir, cpu.New(), llama.Options{MaxContext: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if !keepEOS {
+		m.EOS = nil
+	}
+	return m
+}
+
+// referenceGreedy runs the model directly, one sequence, no engine.
+func referenceGreedy(t *testing.T, m *llama.Model, prompt []int32, n int) []int32 {
+	t.Helper()
+	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 16, DType: compute.KVF16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := pool.NewSequence(len(prompt) + n)
+	st := m.NewState(len(prompt))
+	out := []int32{}
+	next := prompt
+	logits := make([]float32, m.Vocab)
+	for len(out) < n {
+		if _, err := m.Forward(st, []llama.Step{{Seq: seq, Tokens: next}}); err != nil {
+			t.Fatal(err)
+		}
+		m.Device().Read(logits, st.Logits, 0)
+		best := int32(0)
+		for i, v := range logits {
+			if v > logits[best] {
+				best = int32(i)
+			}
+		}
+		out = append(out, best)
+		next = []int32{best}
+	}
+	return out
+}
+
+func collect(t *testing.T, h *Handle) ([]int32, Event) {
+	t.Helper()
+	var toks []int32
+	for ev := range h.Events() {
+		if ev.Done {
+			return toks, ev
+		}
+		toks = append(toks, ev.Token)
+	}
+	t.Fatal("events closed without a final event")
+	return nil, Event{}
+}
+
+func greedyParams(n int) sample.Params {
+	p := sample.DefaultParams()
+	p.Temperature, p.MaxTokens = 0, n
+	return p
+}
+
+func TestGreedyMatchesDirectForward(t *testing.T) {
+	m := tinyModel(t, false)
+	prompts := [][]int32{{1, 5, 9, 200}, {1, 77}, {3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 400}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}}
+	const n = 20
+	want := make([][]int32, len(prompts))
+	for i, p := range prompts {
+		want[i] = referenceGreedy(t, m, p, n)
+	}
+	// StepTokens smaller than the longest prompt forces chunked prefill mixed with other sequences' decoding.
+	e, err := New(m, Options{MaxSequences: 4, StepTokens: 8, PageSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	handles := make([]*Handle, len(prompts))
+	for i, p := range prompts {
+		if handles[i], err = e.Submit(context.Background(), Request{Prompt: p, Params: greedyParams(n)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, h := range handles {
+		got, fin := collect(t, h)
+		if fin.Err != nil || fin.Reason != sample.FinishLength {
+			t.Fatalf("sequence %d ended with %v, %v", i, fin.Reason, fin.Err)
+		}
+		if !slices.Equal(got, want[i]) {
+			t.Errorf("sequence %d: batched engine %v, direct forward %v", i, got, want[i])
+		}
+		if fin.Stats.PromptTokens != len(prompts[i]) || fin.Stats.GeneratedTokens != n {
+			t.Errorf("sequence %d stats %+v", i, fin.Stats)
+		}
+	}
+	if in := e.Pool().InUse(); in != 0 {
+		t.Fatalf("%d KV pages still in use after every sequence finished", in)
+	}
+}
+
+func TestSeededSamplingIsReproducible(t *testing.T) {
+	m := tinyModel(t, false)
+	e, err := New(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	run := func(seed uint64) []int32 {
+		p := greedyParams(24)
+		p.Temperature, p.TopP, p.Seed = 1, 0.9, seed
+		h, err := e.Submit(context.Background(), Request{Prompt: []int32{1, 10, 20}, Params: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks, _ := collect(t, h)
+		return toks
+	}
+	a, b, c := run(7), run(7), run(8)
+	if !slices.Equal(a, b) {
+		t.Fatalf("same seed, different output: %v vs %v", a, b)
+	}
+	if slices.Equal(a, c) {
+		t.Fatalf("seeds 7 and 8 gave the same 24 tokens %v", a)
+	}
+}
+
+func TestStopsOnEOS(t *testing.T) {
+	m := tinyModel(t, true)
+	ref := referenceGreedy(t, m, []int32{1, 5, 9}, 30)
+	m.EOS = []int32{ref[4]} // make the fifth greedy token the end of sequence
+	first := slices.Index(ref, ref[4])
+	e, err := New(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	h, err := e.Submit(context.Background(), Request{Prompt: []int32{1, 5, 9}, Params: greedyParams(30)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, fin := collect(t, h)
+	if fin.Reason != sample.FinishStop || !slices.Equal(got, ref[:first+1]) {
+		t.Fatalf("got %v (%v), want %v ending on EOS with stop", got, fin.Reason, ref[:first+1])
+	}
+}
+
+func TestCancelFreesMemory(t *testing.T) {
+	m := tinyModel(t, false)
+	e, err := New(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	h, err := e.Submit(ctx, Request{Prompt: []int32{1, 2, 3}, Params: greedyParams(200)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-h.Events() // the first token
+	cancel()
+	toks, fin := collect(t, h)
+	if fin.Reason != sample.FinishCancelled {
+		t.Fatalf("finish %v after cancel, want cancelled", fin.Reason)
+	}
+	if len(toks) > 3 {
+		t.Errorf("%d tokens arrived after the cancel; generation should stop within a step", len(toks))
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for e.Pool().InUse() != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if in := e.Pool().InUse(); in != 0 {
+		t.Fatalf("%d KV pages in use after the cancelled sequence ended", in)
+	}
+}
+
+func TestSubmitRejectsBadRequests(t *testing.T) {
+	m := tinyModel(t, false)
+	e, err := New(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	long := make([]int32, 250)
+	bad := []struct {
+		name string
+		req  Request
+	}{
+		{"empty prompt", Request{Prompt: nil, Params: greedyParams(4)}},
+		{"id over vocab", Request{Prompt: []int32{1, int32(m.Vocab)}, Params: greedyParams(4)}},
+		{"negative id", Request{Prompt: []int32{-1}, Params: greedyParams(4)}},
+		{"max tokens 0", Request{Prompt: []int32{1}, Params: greedyParams(0)}},
+		{"over context", Request{Prompt: long, Params: greedyParams(10)}},
+		{"bad temperature", Request{Prompt: []int32{1}, Params: sample.Params{Temperature: -1, TopP: 1, RepetitionPenalty: 1, MaxTokens: 3}}},
+	}
+	for _, tc := range bad {
+		if _, err := e.Submit(context.Background(), tc.req); err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+	// The engine still works.
+	h, err := e.Submit(context.Background(), Request{Prompt: []int32{1}, Params: greedyParams(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if toks, fin := collect(t, h); len(toks) != 2 || fin.Err != nil {
+		t.Fatalf("after bad requests: %v %v", toks, fin.Err)
+	}
+}
+
+func TestMemoryAdmissionWaitsForPages(t *testing.T) {
+	m := tinyModel(t, false)
+	// Room for one sequence of 64 tokens at a time: 4 layers x 4 pages of 16.
+	e, err := New(m, Options{PageSize: 16, MaxKVPages: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, err := e.Submit(context.Background(), Request{Prompt: []int32{1, int32(i + 3)}, Params: greedyParams(60)})
+			if err != nil {
+				errs <- err
+				return
+			}
+			if toks, fin := collect(t, h); len(toks) != 60 || fin.Err != nil {
+				errs <- errors.Join(fin.Err, errors.New("short output"))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// A sequence that can never fit fails with a clear error instead of waiting forever.
+	h, err := e.Submit(context.Background(), Request{Prompt: []int32{1}, Params: greedyParams(100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, fin := collect(t, h); !errors.Is(fin.Err, kvcache.ErrNoMemory) {
+		t.Fatalf("oversized sequence: err %v, want ErrNoMemory", fin.Err)
+	}
+}
+
+func TestCloseCancelsRunning(t *testing.T) {
+	m := tinyModel(t, false)
+	e, err := New(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := e.Submit(context.Background(), Request{Prompt: []int32{1}, Params: greedyParams(250)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-h.Events()
+	e.Close()
+	if _, fin := collect(t, h); fin.Reason != sample.FinishCancelled && fin.Reason != sample.FinishLength {
+		t.Fatalf("after Close: %v", fin.Reason)
+	}
+	if _, err := e.Submit(context.Background(), Request{Prompt: []int32{1}, Params: greedyParams(2)}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Submit after Close: %v", err)
+	}
+}
