@@ -92,14 +92,19 @@ func testMatMul(t *testing.T, dev compute.Device) {
 			t.Run(fmt.Sprintf("%v/%dx%dx%d", typ, sz.n, sz.rows, sz.cols), func(t *testing.T) {
 				w, vals := weight(t, dev, r, typ, sz.rows, sz.cols)
 				x := randVec(r, sz.n*sz.cols, 1)
-				want := make([]float32, sz.n*sz.rows)
+				// The error bound of a float32 dot product scales with Σ|x·w|, not with the result (which may
+				// cancel to near zero).
+				want := make([]float64, sz.n*sz.rows)
+				mag := make([]float64, sz.n*sz.rows)
 				for i := 0; i < sz.n; i++ {
 					for j := 0; j < sz.rows; j++ {
-						var s float64
+						var s, a float64
 						for k := 0; k < sz.cols; k++ {
-							s += float64(x[i*sz.cols+k]) * float64(vals[j*sz.cols+k])
+							p := float64(x[i*sz.cols+k]) * float64(vals[j*sz.cols+k])
+							s += p
+							a += math.Abs(p)
 						}
-						want[i*sz.rows+j] = float32(s)
+						want[i*sz.rows+j], mag[i*sz.rows+j] = s, a
 					}
 				}
 				xt := dev.Upload(sz.n+1, sz.cols, x)
@@ -109,7 +114,12 @@ func testMatMul(t *testing.T, dev compute.Device) {
 				for i := 0; i < sz.n; i++ {
 					dev.Read(got[i*sz.rows:(i+1)*sz.rows], out, i)
 				}
-				closeTo(t, "matmul", got, want, 1e-5)
+				for i, w := range want {
+					if d := math.Abs(float64(got[i]) - w); !(d <= 1e-5*mag[i]) {
+						t.Fatalf("element %d (token %d, row %d) = %g, want %g: error %.2e > 1e-5 x Σ|x·w| = %.2e",
+							i, i/sz.rows, i%sz.rows, got[i], w, d, 1e-5*mag[i])
+					}
+				}
 			})
 		}
 	}
