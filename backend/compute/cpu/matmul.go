@@ -1,0 +1,215 @@
+package cpu
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/weights"
+)
+
+// matmul computes out (n, rows) = x (n, cols) · Wᵀ, where W (rows, cols) is stored as type typ in w
+// (rows*RowBytes(cols) bytes, row-major, GGML block layouts). The reference loop is
+//
+//	for t := 0; t < n; t++ {
+//		for r := 0; r < rows; r++ {
+//			out[t*rows+r] = sum_i dequant(W)[r][i] * x[t*cols+i] // float32 math
+//		}
+//	}
+//
+// Weights are dequantized exactly (x is never quantized). Work is spread over the worker pool; a call
+// allocates nothing once its scratch has grown to the largest shape seen. Below prefillMinTokens tokens each
+// weight row is read once per call and dotted with every token (decode); from there on, strips of rows are
+// dequantized into per-worker scratch and reused across tokens by a 4-token x 3-row micro-kernel (prefill).
+//
+// Invalid arguments are a programming error: matmul panics with checkMatmul's message. Callers at a
+// boundary that must not panic call checkMatmul first.
+func matmul(out, x []float32, n int, w []byte, typ weights.DType, rows, cols int) {
+	if err := checkMatmul(out, x, n, w, typ, rows, cols); err != nil {
+		panic("cpu matmul: " + err.Error())
+	}
+	if n == 0 || rows == 0 {
+		return
+	}
+	j := getJob()
+	j.set(out, x, n, w, typ, rows, cols)
+	if j.strip == 0 {
+		parallelForW(rows, j.rowChunk, j)
+	} else {
+		parallelForW(j.strips*j.tokBlocks, 1, j)
+	}
+	putJob(j)
+}
+
+// checkMatmul validates matmul's arguments.
+func checkMatmul(out, x []float32, n int, w []byte, typ weights.DType, rows, cols int) error {
+	if rowDotFunc(typ) == nil {
+		return fmt.Errorf("weight type %v is not supported", typ)
+	}
+	if n < 0 || rows < 0 || cols <= 0 {
+		return fmt.Errorf("bad shape: n %d, weight (%d, %d)", n, rows, cols)
+	}
+	rb, err := typ.RowBytes(cols)
+	if err != nil {
+		return fmt.Errorf("weight (%d, %d): %w", rows, cols, err)
+	}
+	if len(w) < rows*rb {
+		return fmt.Errorf("weight (%d, %d) of %v: %d bytes, want %d", rows, cols, typ, len(w), rows*rb)
+	}
+	if len(x) < n*cols {
+		return fmt.Errorf("x: %d values, want (%d, %d)", len(x), n, cols)
+	}
+	if len(out) < n*rows {
+		return fmt.Errorf("out: %d values, want (%d, %d)", len(out), n, rows)
+	}
+	return nil
+}
+
+// prefillMinTokens is the token count from which matmul dequantizes strips of rows once and reuses them
+// across tokens; below it each row is dotted with each token directly from its stored form.
+func prefillMinTokens(typ weights.DType) int {
+	switch typ {
+	case weights.Q4_K, weights.Q6_K: // no fused row dot: dequantizing once always wins
+		return 2
+	}
+	return 4
+}
+
+const (
+	stripBytes     = 256 << 10 // dequantized strip size per worker, to stay in L2
+	maxStripRows   = 96
+	rowChunkBytes  = 16 << 10 // weight bytes per decode chunk
+	minTokPerBlock = 16       // tokens per prefill item when tokens are split across workers
+)
+
+// matmulJob is one call's arguments, its work plan and per-worker scratch. Jobs are recycled through a free
+// list; a job belongs to one call at a time.
+type matmulJob struct {
+	out      []float32 // (n, rows)
+	x        []float32 // (n, cols)
+	w        []byte    // (rows, rowBytes)
+	rowDot   func(w []byte, x []float32) float32
+	dequant  func(dst []float32, w []byte)
+	n        int
+	rows     int
+	cols     int
+	rowBytes int
+
+	rowChunk  int // decode: rows per chunk
+	strip     int // prefill: rows per strip, a multiple of 3; 0 selects the decode path
+	strips    int // number of strips
+	tokBlock  int // prefill: tokens per item, a multiple of 4 unless it covers all n
+	tokBlocks int // number of token blocks; items = strips * tokBlocks
+
+	scratch [][]float32 // per worker: (strip, cols)
+}
+
+var jobs struct {
+	sync.Mutex
+	free []*matmulJob
+}
+
+func getJob() *matmulJob {
+	jobs.Lock()
+	defer jobs.Unlock()
+	if k := len(jobs.free); k > 0 {
+		j := jobs.free[k-1]
+		jobs.free = jobs.free[:k-1]
+		return j
+	}
+	return &matmulJob{scratch: make([][]float32, poolWorkers())}
+}
+
+func putJob(j *matmulJob) {
+	j.out, j.x, j.w = nil, nil, nil // do not keep the caller's memory alive
+	jobs.Lock()
+	jobs.free = append(jobs.free, j)
+	jobs.Unlock()
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// set records the arguments and plans the work.
+func (j *matmulJob) set(out, x []float32, n int, w []byte, typ weights.DType, rows, cols int) {
+	rb, _ := typ.RowBytes(cols) // checked by checkMatmul
+	j.out, j.x, j.w = out, x, w
+	j.rowDot, j.dequant = rowDotFunc(typ), dequantFunc(typ)
+	j.n, j.rows, j.cols, j.rowBytes = n, rows, cols, rb
+	workers := len(j.scratch)
+	if n < prefillMinTokens(typ) {
+		j.strip = 0
+		j.rowChunk = max(1, min(ceilDiv(rows, 4*workers), rowChunkBytes/max(1, rb*n)))
+		return
+	}
+	want := 2 * workers // items, so that a slow worker does not hold up the others
+	strip := min(maxStripRows, max(3, stripBytes/(4*cols)/3*3))
+	if ceilDiv(rows, strip) < want {
+		strip = max(3, ceilDiv(ceilDiv(rows, want), 3)*3)
+	}
+	j.strip, j.strips = strip, ceilDiv(rows, strip)
+	blocks := 1
+	if j.strips < want {
+		blocks = max(1, min(ceilDiv(want, j.strips), n/minTokPerBlock))
+	}
+	j.tokBlock = ceilDiv(ceilDiv(n, blocks), 4) * 4
+	j.tokBlocks = ceilDiv(n, j.tokBlock)
+}
+
+// runW runs decode rows [lo, hi) or prefill items [lo, hi) on the given worker.
+func (j *matmulJob) runW(worker, lo, hi int) {
+	if j.strip == 0 {
+		j.decodeRows(lo, hi)
+		return
+	}
+	need := j.strip * j.cols
+	if cap(j.scratch[worker]) < need {
+		j.scratch[worker] = make([]float32, need)
+	}
+	s := j.scratch[worker][:need]
+	for it := lo; it < hi; it++ {
+		j.prefillItem(s, it/j.tokBlocks, it%j.tokBlocks)
+	}
+}
+
+// decodeRows computes out[t][r] for rows [lo, hi) and every token, reading each weight row once.
+func (j *matmulJob) decodeRows(lo, hi int) {
+	rb, cols, rows := j.rowBytes, j.cols, j.rows
+	for r := lo; r < hi; r++ {
+		wr := j.w[r*rb : (r+1)*rb]
+		for t := 0; t < j.n; t++ {
+			j.out[t*rows+r] = j.rowDot(wr, j.x[t*cols:(t+1)*cols])
+		}
+	}
+}
+
+// prefillItem dequantizes strip si into s (strip, cols) and multiplies it with token block tb.
+func (j *matmulJob) prefillItem(s []float32, si, tb int) {
+	rb, cols, rows := j.rowBytes, j.cols, j.rows
+	r0 := si * j.strip
+	nr := min(j.strip, rows-r0)
+	for r := 0; r < nr; r++ {
+		j.dequant(s[r*cols:(r+1)*cols], j.w[(r0+r)*rb:(r0+r+1)*rb])
+	}
+	t0 := tb * j.tokBlock
+	t1 := min(t0+j.tokBlock, j.n)
+	full := nr / 3 * 3
+	t := t0
+	for ; t+4 <= t1; t += 4 {
+		xt := j.x[t*cols:]
+		ot := j.out[t*rows+r0:]
+		for r := 0; r < full; r += 3 {
+			tile4x3(ot[r:], rows, xt, cols, s[r*cols:], cols, cols)
+		}
+		for r := full; r < nr; r++ {
+			for u := 0; u < 4; u++ {
+				ot[u*rows+r] = dotF32(xt[u*cols:(u+1)*cols], s[r*cols:(r+1)*cols])
+			}
+		}
+	}
+	for ; t < t1; t++ {
+		xt := j.x[t*cols : (t+1)*cols]
+		ot := j.out[t*rows+r0:]
+		for r := 0; r < nr; r++ {
+			ot[r] = dotF32(xt, s[r*cols:(r+1)*cols])
+		}
+	}
+}

@@ -1,0 +1,105 @@
+//go:build amd64 && !purego
+
+package cpu
+
+// hasAVX2 reports whether the CPU and OS support AVX2, FMA and F16C (with YMM state saved by the OS); the
+// assembly kernels run only then, the pure-Go twins otherwise.
+var hasAVX2 = detectAVX2()
+
+func detectAVX2() bool {
+	maxID, _, _, _ := cpuid(0, 0)
+	if maxID < 7 {
+		return false
+	}
+	_, _, ecx1, _ := cpuid(1, 0)
+	const (
+		fma     = 1 << 12
+		osxsave = 1 << 27
+		avx     = 1 << 28
+		f16c    = 1 << 29
+	)
+	if ecx1&(fma|osxsave|avx|f16c) != fma|osxsave|avx|f16c {
+		return false
+	}
+	if xcr0 := xgetbv0(); xcr0&6 != 6 { // XMM and YMM state enabled by the OS
+		return false
+	}
+	_, ebx7, _, _ := cpuid(7, 0)
+	return ebx7&(1<<5) != 0 // AVX2
+}
+
+func cpuid(eax, ecx uint32) (a, b, c, d uint32)
+
+func xgetbv0() uint32
+
+// The assembly kernels. Each requires len(b) >= len(a) (dot) or len(x) >= len(y) (axpy); the Go wrappers
+// below enforce it with a slice expression so that a short slice panics in Go instead of being overrun.
+
+//go:noescape
+func dotF32AVX(a, b []float32) float32
+
+//go:noescape
+func axpyF32AVX(y []float32, a float32, x []float32)
+
+//go:noescape
+func dotF16AVX(a []uint16, b []float32) float32
+
+//go:noescape
+func axpyF16AVX(y []float32, a float32, x []uint16)
+
+//go:noescape
+func dotBF16AVX(a []uint16, b []float32) float32
+
+//go:noescape
+func scaleF32AVX(x []float32, a float32)
+
+// dotF32 returns sum_i a[i]*b[i]; len(a) == len(b).
+func dotF32(a, b []float32) float32 {
+	if hasAVX2 {
+		return dotF32AVX(a, b[:len(a)])
+	}
+	return dotF32Go(a, b)
+}
+
+// axpyF32 does y += a*x; len(x) == len(y).
+func axpyF32(y []float32, a float32, x []float32) {
+	if hasAVX2 {
+		axpyF32AVX(y, a, x[:len(y)])
+		return
+	}
+	axpyF32Go(y, a, x)
+}
+
+// dotF16 returns sum_i f16(a[i])*b[i], a holding IEEE binary16 bits; len(a) == len(b).
+func dotF16(a []uint16, b []float32) float32 {
+	if hasAVX2 {
+		return dotF16AVX(a, b[:len(a)])
+	}
+	return dotF16Go(a, b)
+}
+
+// axpyF16 does y += a*f16(x); len(x) == len(y).
+func axpyF16(y []float32, a float32, x []uint16) {
+	if hasAVX2 {
+		axpyF16AVX(y, a, x[:len(y)])
+		return
+	}
+	axpyF16Go(y, a, x)
+}
+
+// dotBF16 returns sum_i bf16(a[i])*b[i]; len(a) == len(b).
+func dotBF16(a []uint16, b []float32) float32 {
+	if hasAVX2 {
+		return dotBF16AVX(a, b[:len(a)])
+	}
+	return dotBF16Go(a, b)
+}
+
+// scaleF32 does x *= a.
+func scaleF32(x []float32, a float32) {
+	if hasAVX2 {
+		scaleF32AVX(x, a)
+		return
+	}
+	scaleF32Go(x, a)
+}
