@@ -157,13 +157,35 @@ func bin(d float64) int {
 	return int(x)
 }
 
-// nucleus applies top-p alone over all of logits (maximum m) without sorting them all: it bins the
-// probability mass by distance from m, finds the bin where the running mass reaches top_p, and sorts
-// only the tokens in that bin and the bins before it. It returns the number of survivors in s.cand.
+// nucleus applies top-p alone over all of logits (maximum m) without sorting them all and returns the
+// number of survivors, best first in s.cand.
 func (s *Sampler) nucleus(logits []float32, m float32) int {
+	c, z := s.nucleusCandidates(logits, m)
+	return s.cutNucleus(logits, c, z)
+}
+
+// cutNucleus applies the top-p cut to the c sorted candidates of nucleusCandidates, falling back to
+// sorting every token if they do not reach top_p, and returns the number of survivors.
+func (s *Sampler) cutNucleus(logits []float32, c int, z float64) int {
+	k, reached := s.cutTopP(c, z)
+	if !reached && c < len(logits) {
+		// Rounding put the crossing past the bins taken: fall back to every token.
+		for i := range logits {
+			s.cand[i] = int32(i)
+		}
+		s.sortCand(logits, len(logits))
+		k, _ = s.cutTopP(len(logits), z)
+	}
+	return k
+}
+
+// nucleusCandidates bins the probability mass by distance from the maximum m, finds the bin where the
+// running mass reaches top_p, and leaves the tokens of that bin and the bins before it in s.cand[:c],
+// sorted best first: a superset of the top-p survivors. It fills s.w for every token and returns c and
+// the softmax normaliser z (the sum of s.w).
+func (s *Sampler) nucleusCandidates(logits []float32, m float32) (c int, z float64) {
 	top := float64(m)
 	clear(s.mass[:])
-	z := 0.0
 	for i, v := range logits {
 		d := top - float64(v)
 		w := math.Exp(-d)
@@ -180,7 +202,6 @@ func (s *Sampler) nucleus(logits []float32, m float32) int {
 			break
 		}
 	}
-	c := 0
 	for i, v := range logits {
 		if bin(top-float64(v)) <= last {
 			s.cand[c] = int32(i)
@@ -188,17 +209,7 @@ func (s *Sampler) nucleus(logits []float32, m float32) int {
 		}
 	}
 	s.sortCand(logits, c)
-	k, reached := s.cutTopP(c, z)
-	if !reached && c < len(logits) {
-		// Rounding put the crossing past the bins taken: fall back to every token.
-		for i := range logits {
-			s.cand[i] = int32(i)
-		}
-		c = len(logits)
-		s.sortCand(logits, c)
-		k, _ = s.cutTopP(c, z)
-	}
-	return k
+	return c, z
 }
 
 // sortCand sorts s.cand[:c] best first.
