@@ -166,20 +166,22 @@ func parseSafetensors(data []byte, into map[string]*Tensor) (map[string]string, 
 
 // openDir opens a Hugging Face model directory: model.safetensors.index.json with its shards, or a single
 // model.safetensors; plus config.json, tokenizer.json and tokenizer_config.json when present.
-func openDir(dir string) (s *Set, err error) {
-	s = &Set{Path: dir, Format: "safetensors", Tensors: map[string]*Tensor{}}
-	defer func() {
-		if err != nil {
-			s.Close()
-			s = nil
-		}
-	}()
+func openDir(dir string) (*Set, error) {
+	s := &Set{Path: dir, Format: "safetensors", Tensors: map[string]*Tensor{}}
+	if err := s.loadDir(dir); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Set) loadDir(dir string) (err error) {
 	for _, f := range []struct {
 		name string
 		dst  *[]byte
 	}{{"config.json", &s.Config}, {"tokenizer.json", &s.TokenizerJSON}, {"tokenizer_config.json", &s.TokenizerConfigJSON}} {
 		if *f.dst, err = readOptional(dir, f.name); err != nil {
-			return nil, fmt.Errorf("weights: %s: %w", filepath.Join(dir, f.name), err)
+			return fmt.Errorf("weights: %s: %w", filepath.Join(dir, f.name), err)
 		}
 	}
 
@@ -193,17 +195,17 @@ func openDir(dir string) (s *Set, err error) {
 			WeightMap map[string]string `json:"weight_map"`
 		}
 		if err := json.Unmarshal(idx, &index); err != nil {
-			return nil, fmt.Errorf("weights: %s: %w", indexPath, err)
+			return fmt.Errorf("weights: %s: %w", indexPath, err)
 		}
 		if len(index.WeightMap) == 0 {
-			return nil, fmt.Errorf("weights: %s: empty or missing weight_map", indexPath)
+			return fmt.Errorf("weights: %s: empty or missing weight_map", indexPath)
 		}
 		weightMap = index.WeightMap
 		seen := map[string]bool{}
 		shards = shards[:0]
 		for _, f := range weightMap {
 			if f != filepath.Base(f) || f == "." || f == ".." {
-				return nil, fmt.Errorf("weights: %s: shard name %q is not a plain file name", indexPath, f)
+				return fmt.Errorf("weights: %s: shard name %q is not a plain file name", indexPath, f)
 			}
 			if !seen[f] {
 				seen[f] = true
@@ -212,39 +214,44 @@ func openDir(dir string) (s *Set, err error) {
 		}
 		sort.Strings(shards)
 	case !errors.Is(err, os.ErrNotExist):
-		return nil, fmt.Errorf("weights: %s: %w", indexPath, err)
+		return fmt.Errorf("weights: %s: %w", indexPath, err)
 	}
 
+	if weightMap == nil {
+		if _, err := os.Stat(filepath.Join(dir, shards[0])); err != nil {
+			return fmt.Errorf("weights: %s: no model.safetensors or model.safetensors.index.json: %w", dir, err)
+		}
+	}
 	s.SafetensorsMeta = map[string]string{}
 	for _, shard := range shards {
 		path := filepath.Join(dir, shard)
 		data, release, err := mapFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("weights: safetensors %s: %w", path, err)
+			return fmt.Errorf("weights: safetensors %s: %w", path, err)
 		}
 		s.unmap = append(s.unmap, release)
 		found := map[string]*Tensor{}
 		meta, err := parseSafetensors(data, found)
 		if err != nil {
-			return nil, fmt.Errorf("weights: safetensors %s: %w", path, err)
+			return fmt.Errorf("weights: safetensors %s: %w", path, err)
 		}
 		for k, v := range meta {
 			s.SafetensorsMeta[k] = v
 		}
 		for name, t := range found {
 			if _, dup := s.Tensors[name]; dup {
-				return nil, fmt.Errorf("weights: safetensors %s: tensor %q: duplicate (also in another shard)", path, name)
+				return fmt.Errorf("weights: safetensors %s: tensor %q: duplicate (also in another shard)", path, name)
 			}
 			if weightMap != nil && weightMap[name] != shard {
-				return nil, fmt.Errorf("weights: safetensors %s: tensor %q is not mapped to this shard in %s", path, name, indexPath)
+				return fmt.Errorf("weights: safetensors %s: tensor %q is not mapped to this shard in %s", path, name, indexPath)
 			}
 			s.Tensors[name] = t
 		}
 	}
 	for name, shard := range weightMap {
 		if _, ok := s.Tensors[name]; !ok {
-			return nil, fmt.Errorf("weights: safetensors %s: tensor %q listed in %s is missing", filepath.Join(dir, shard), name, indexPath)
+			return fmt.Errorf("weights: safetensors %s: tensor %q listed in %s is missing", filepath.Join(dir, shard), name, indexPath)
 		}
 	}
-	return s, nil
+	return nil
 }

@@ -128,6 +128,9 @@ func (s *Set) Names() []string {
 
 // Close unmaps every file. Tensor data must not be used afterwards. Calling Close twice is harmless.
 func (s *Set) Close() error {
+	if s == nil {
+		return nil
+	}
 	var errs []error
 	for _, f := range s.unmap {
 		if err := f(); err != nil {
