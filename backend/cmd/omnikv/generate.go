@@ -133,10 +133,10 @@ func runGenerate(args []string) error {
 // encodePrompt tokenizes the prompt, wrapped in the model's chat template as a single user message unless raw
 // is set or the model has no template.
 func encodePrompt(tok *tokenizer.Tokenizer, text string, raw bool) ([]int32, error) {
-	if !raw && tok.HasChatTemplate() {
+	if !raw {
 		chat, err := tok.ApplyChat([]tokenizer.Message{{Role: "user", Content: text}}, true)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w (use --raw to send the prompt without a chat template)", err)
 		}
 		return tok.Encode(chat, false)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/omnikv-triton/omnikv-triton/backend/tokenizer"
 	"github.com/omnikv-triton/omnikv-triton/backend/weights"
 )
 
@@ -20,7 +21,8 @@ func runInspect(args []string) error {
 	}
 	defer m.Close()
 	fmt.Println(m)
-	fmt.Printf("vocab %d, BOS %d, EOS %v, chat template: %v\n", tok.VocabSize(), m.BOS, m.EOS, tok.HasChatTemplate())
+	_, chatErr := tok.ApplyChat([]tokenizer.Message{{Role: "user", Content: "hi"}}, true)
+	fmt.Printf("vocab %d, BOS %d, EOS %v, chat template usable: %v\n", tok.VocabSize(), m.BOS, m.EOS, chatErr == nil)
 	counts := map[weights.DType]int{}
 	bytes := map[weights.DType]int{}
 	for _, t := range m.Set.Tensors {
