@@ -1,0 +1,176 @@
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"sync"
+)
+
+// Response is one streamed response: output tensors and parameters.
+type Response struct {
+	Outputs []Tensor
+	Params  map[string]Param // STRING, INT and BOOL kinds only
+	// Final marks the last response of the request.
+	Final bool
+}
+
+// Sender delivers the responses of one request to the client. The C adapter in cgo/ implements it
+// over a Triton response factory. Calls come from one goroutine at a time.
+type Sender interface {
+	// Send sends one response; with r.Final it is the last one.
+	Send(r Response) error
+	// SendError sends err as the final response (code from CodeOf).
+	SendError(err error) error
+	// Finish sends a final flag with no payload.
+	Finish() error
+	// Cancelled reports whether the client has gone away.
+	Cancelled() bool
+}
+
+// Model serves requests of one loaded model.
+type Model interface {
+	// Check runs on Triton's Execute thread before the backend takes ownership of the request: it
+	// must be quick and have no side effects. An error is answered to that request alone.
+	Check(req *Request) error
+	// Run serves req to completion on its own goroutine, sending responses through out. It may end
+	// with a Final response, or return: nil makes Serve send the final flag, an error makes Serve
+	// send it as the final response. Run stops early when ctx is done.
+	Run(ctx context.Context, req *Request, out Sender) error
+	// Close releases the model's resources; no Run is in progress.
+	Close() error
+}
+
+// Serve runs m.Run for req and guarantees that exactly one final response reaches out: the one
+// Run sent, or the error Run returned, or a CodeInternal error if Run panicked. Responses that
+// Run tries to send after a final one are refused with an error. Serve returns the error that
+// ended the request (nil on success).
+func Serve(ctx context.Context, m Model, req *Request, out Sender) (err error) {
+	g := &guard{out: out}
+	defer func() {
+		if p := recover(); p != nil {
+			err = &Error{Code: CodeInternal, Err: &PanicError{Value: p, Stack: debug.Stack()}}
+		}
+		if g.isFinal() {
+			return
+		}
+		if err != nil {
+			if serr := g.SendError(err); serr != nil {
+				err = fmt.Errorf("%w (and sending it failed: %v)", err, serr)
+			}
+			return
+		}
+		err = g.Finish()
+	}()
+	return m.Run(ctx, req, g)
+}
+
+// PanicError is a recovered panic: Error() says what panicked, Stack holds the goroutine's stack
+// for the log (clients see only Error()).
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("internal error: panic: %v", e.Value) }
+
+// guard wraps a Sender and tracks whether the final response went out.
+type guard struct {
+	mu    sync.Mutex
+	out   Sender
+	final bool
+}
+
+func (g *guard) isFinal() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.final
+}
+
+func (g *guard) begin(final bool) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.final {
+		return Errorf(CodeInternal, "response after the final one")
+	}
+	g.final = final
+	return nil
+}
+
+func (g *guard) Send(r Response) error {
+	if err := g.begin(r.Final); err != nil {
+		return err
+	}
+	return g.out.Send(r)
+}
+
+func (g *guard) SendError(err error) error {
+	if e := g.begin(true); e != nil {
+		return e
+	}
+	return g.out.SendError(err)
+}
+
+func (g *guard) Finish() error {
+	if err := g.begin(true); err != nil {
+		return err
+	}
+	return g.out.Finish()
+}
+
+func (g *guard) Cancelled() bool { return g.out.Cancelled() }
+
+// Config is what the backend needs from a model's Triton configuration.
+type Config struct {
+	Name          string
+	Version       int64
+	RepositoryDir string // the model's directory (holds config.pbtxt and version folders)
+	MaxBatchSize  int
+	Decoupled     bool
+	// Params are the config's `parameters { key: .. value { string_value: .. } }` entries.
+	Params map[string]string
+}
+
+// ParseConfig reads the JSON form of a model configuration (as Triton serializes it) into a
+// Config. Name, version and repository come from elsewhere and are left empty.
+func ParseConfig(js []byte) (Config, error) {
+	var raw struct {
+		Name         string `json:"name"`
+		MaxBatchSize int    `json:"max_batch_size"`
+		Policy       *struct {
+			Decoupled bool `json:"decoupled"`
+		} `json:"model_transaction_policy"`
+		Parameters map[string]struct {
+			StringValue string `json:"string_value"`
+		} `json:"parameters"`
+	}
+	if err := json.Unmarshal(js, &raw); err != nil {
+		return Config{}, Errorf(CodeInvalidArg, "model config JSON: %w", err)
+	}
+	cfg := Config{Name: raw.Name, MaxBatchSize: raw.MaxBatchSize, Params: map[string]string{}}
+	if raw.Policy != nil {
+		cfg.Decoupled = raw.Policy.Decoupled
+	}
+	for k, v := range raw.Parameters {
+		cfg.Params[k] = v.StringValue
+	}
+	return cfg, nil
+}
+
+// NewModel builds the model that cfg asks for with its "mode" parameter. Only "echo" (the
+// plumbing test model, see Echo) exists so far; the engine-backed modes come with the engine.
+func NewModel(cfg Config) (Model, error) {
+	if !cfg.Decoupled {
+		return nil, Errorf(CodeInvalidArg, "model %q: needs model_transaction_policy { decoupled: true }", cfg.Name)
+	}
+	if cfg.MaxBatchSize != 0 {
+		return nil, Errorf(CodeInvalidArg, "model %q: max_batch_size must be 0 (the engine batches), got %d", cfg.Name, cfg.MaxBatchSize)
+	}
+	switch mode := cfg.Params["mode"]; mode {
+	case "echo":
+		return NewEcho(cfg)
+	default:
+		return nil, Errorf(CodeUnsupported, "model %q: parameter mode %q is not supported (known: echo)", cfg.Name, mode)
+	}
+}

@@ -1,0 +1,15 @@
+// Command cgo is libtriton_omnikv.so, the omnikv Triton backend, and the project's only link to
+// the Triton C API. It owns: the project's own declarations of that API (triton.h), the
+// //export TRITONBACKEND_* entry points (exports.go), adapters between Triton handles and the
+// plain-Go types of backend/serve (request.go reads a request into a serve.Request, sender.go
+// sends serve.Responses through a response factory), error conversion in both directions in
+// one place (errors.go), the Triton log sink (log.go), and the linker export map (exports.map).
+//
+// Build (needs cgo; the Triton symbols stay undefined and resolve from the server process):
+//
+//	go build -buildmode=c-shared -o libtriton_omnikv.so \
+//	    -ldflags "-extldflags -Wl,--version-script=$PWD/cgo/exports.map" ./cgo
+//
+// Only one Go runtime may live in a process, so everything Go that the backend runs is linked
+// into this one library.
+package main
