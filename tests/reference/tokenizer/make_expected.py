@@ -34,9 +34,24 @@ def model_path():
     return p
 
 
-def load_gguf_tokenizer(path):
+def load_gguf_tokenizer(path, patch_digits=True):
+    """AutoTokenizer from the GGUF. transformers' GGUF converter gives tokenizer.ggml.pre == "smollm" plain
+    GPT-2 pre-tokenization; SmolLM2's own tokenizer.json and llama.cpp split every \\p{N} first (Digits with
+    individual_digits), so with patch_digits the converted tokenizer gets that step back."""
     from transformers import AutoTokenizer
-    return AutoTokenizer.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
+    from tokenizers import pre_tokenizers
+    tok = AutoTokenizer.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
+    if patch_digits and gguf_pre(path) == "smollm":
+        tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    return tok
+
+
+def gguf_pre(path):
+    from gguf import GGUFReader
+    f = GGUFReader(path).fields.get("tokenizer.ggml.pre")
+    return f.contents() if f is not None else ""
 
 
 def render_chats(template, bos="", eos=""):
@@ -108,7 +123,13 @@ def main():
         sys.exit("model GGUF not found: " + gguf)
     smol = load_gguf_tokenizer(gguf)
     smol_chats = render_chats(smol.chat_template)
-    write("smollm2_gguf", "transformers AutoTokenizer gguf_file=" + os.path.basename(gguf), from_auto(smol), smol_chats)
+    cases = from_auto(smol)
+    unpatched = load_gguf_tokenizer(gguf, patch_digits=False)
+    differs = [c["text"] for c in cases if unpatched(c["text"]).input_ids != c["ids"]]
+    print("unpatched transformers GGUF tokenizer differs on", len(differs), "strings:", differs)
+    write("smollm2_gguf", "transformers AutoTokenizer gguf_file=" + os.path.basename(gguf) +
+          " + Digits(individual_digits) pre-tokenizer step (SmolLM2 tokenizer.json, llama.cpp 'smollm'); "
+          "unpatched transformers differs on: " + json.dumps(differs, ensure_ascii=False), cases, smol_chats)
     os.makedirs(os.path.join(TOK, "smol"), exist_ok=True)
     smol.save_pretrained(os.path.join(TOK, "smol"))
     write("smollm2_json", "tokenizers on the GGUF-converted tokenizer.json",

@@ -1,0 +1,139 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestGolden compares Encode/Decode/StreamDecoder/ApplyChat with the ids and texts Hugging Face produced for the
+// committed corpus (tests/reference/tokenizer/make_expected.py).
+func TestGolden(t *testing.T) {
+	cases := []struct {
+		name     string
+		expected string
+		load     func(t testing.TB) *Tokenizer
+		idsOnly  bool
+	}{
+		{"smollm2/FromGGUF", "smollm2_gguf", smolFromGGUF, false},
+		{"smollm2/FromTokenizerJSON", "smollm2_json", func(t testing.TB) *Tokenizer {
+			tok := fromCacheJSON(t, "smol")
+			if b, err := os.ReadFile(filepath.Join(repoRoot(t), ".cache/tok/smol/chat_template.jinja")); err == nil {
+				tok.SetChatTemplate(string(b))
+			}
+			return tok
+		}, false},
+		{"llama3/FromTokenizerJSON", "llama3", func(t testing.TB) *Tokenizer { return fromCacheJSON(t, "llama3") }, false},
+		{"llama2/FromTokenizerJSON", "llama2", func(t testing.TB) *Tokenizer { return fromCacheJSON(t, "llama2") }, false},
+		{"llama2/FromGGUF-scores", "llama2", llama2AsGGUF, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := loadExpected(t, tc.expected)
+			tok := tc.load(t)
+			bad := 0
+			fail := func(format string, args ...any) {
+				bad++
+				if bad <= 8 {
+					t.Errorf(format, args...)
+				}
+			}
+			for _, c := range exp.Cases {
+				ids, err := tok.Encode(c.Text, true)
+				if err != nil {
+					fail("Encode(%q): %v", c.Text, err)
+					continue
+				}
+				if !slices.Equal(ids, c.IDs) {
+					fail("Encode(%q, true) = %v, want %v", c.Text, ids, c.IDs)
+				}
+				plain, _ := tok.Encode(c.Text, false)
+				if !slices.Equal(plain, c.IDsPlain) {
+					fail("Encode(%q, false) = %v, want %v", c.Text, plain, c.IDsPlain)
+				}
+				if tc.idsOnly {
+					continue
+				}
+				if got := tok.Decode(c.IDs, false); got != c.Decoded {
+					fail("Decode(%v, false) = %q, want %q", c.IDs, got, c.Decoded)
+				}
+				if got := tok.Decode(c.IDs, true); got != c.DecodedSkip {
+					fail("Decode(%v, true) = %q, want %q", c.IDs, got, c.DecodedSkip)
+				}
+				sd := NewStreamDecoder(tok)
+				var sb strings.Builder
+				for _, id := range c.IDs {
+					sb.WriteString(sd.Add(id))
+				}
+				sb.WriteString(sd.Flush())
+				if sb.String() != c.DecodedSkip {
+					fail("stream decode of %v = %q, want %q", c.IDs, sb.String(), c.DecodedSkip)
+				}
+			}
+			for _, ch := range exp.Chats {
+				msgs := make([]Message, len(ch.Messages))
+				for i, m := range ch.Messages {
+					msgs[i] = Message{Role: m.Role, Content: m.Content}
+				}
+				got, err := tok.ApplyChat(msgs, ch.AddGenerationPrompt)
+				if err != nil || got != ch.Text {
+					fail("ApplyChat(%v, %v) = %q, %v; want %q", msgs, ch.AddGenerationPrompt, got, err, ch.Text)
+				}
+			}
+			if bad > 0 {
+				t.Fatalf("%d mismatches over %d strings and %d chats", bad, len(exp.Cases), len(exp.Chats))
+			}
+			t.Logf("%d strings and %d chats match exactly", len(exp.Cases), len(exp.Chats))
+		})
+	}
+}
+
+// llama2AsGGUF rebuilds the Llama-2-style tokenizer.json as a GGUF "llama" vocab: SentencePiece scores that
+// follow the merge order (as the SentencePiece model they were converted from does), token types from the
+// added tokens and <0xNN> bytes. It checks score-mode merging against the same expected ids.
+func llama2AsGGUF(t testing.TB) *Tokenizer {
+	t.Helper()
+	base := filepath.Join(repoRoot(t), ".cache/tok/llama2")
+	raw, err := os.ReadFile(needFile(t, filepath.Join(base, "tokenizer.json"), "run tests/reference/tokenizer/fetch.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Model struct {
+			Vocab  map[string]int32 `json:"vocab"`
+			Merges []string         `json:"merges"`
+		} `json:"model"`
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	n := len(f.Model.Vocab)
+	v := GGUFVocab{Model: "llama", Tokens: make([]string, n), Types: make([]int32, n), Scores: make([]float32, n),
+		BOS: 1, EOS: 2, UNK: 0, PAD: -1, AddBOS: true, AddSpacePrefix: true}
+	for tok, id := range f.Model.Vocab {
+		v.Tokens[id] = tok
+		v.Types[id] = ggufTypeNormal
+		v.Scores[id] = -1e9 // single characters: never the result of a merge
+	}
+	for rank, m := range f.Model.Merges {
+		a, b, _ := strings.Cut(m, " ")
+		if id, ok := f.Model.Vocab[a+b]; ok && v.Scores[id] == -1e9 {
+			v.Scores[id] = -float32(rank)
+		}
+	}
+	v.Types[0], v.Types[1], v.Types[2] = ggufTypeUnknown, ggufTypeControl, ggufTypeControl
+	for b := 0; b < 256; b++ {
+		tok := "<0x" + strings.ToUpper(string("0123456789abcdef"[b>>4])+string("0123456789abcdef"[b&15])) + ">"
+		if id, ok := f.Model.Vocab[tok]; ok {
+			v.Types[id] = ggufTypeByte
+		}
+	}
+	tok, err := FromGGUF(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
