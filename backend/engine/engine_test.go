@@ -43,7 +43,7 @@ func referenceGreedy(t *testing.T, m *llama.Model, prompt []int32, n int) []int3
 		t.Fatal(err)
 	}
 	seq := pool.NewSequence(len(prompt) + n)
-	st := m.NewState(len(prompt))
+	st := m.NewState(len(prompt), 1)
 	out := []int32{}
 	next := prompt
 	logits := make([]float32, m.Vocab)
@@ -178,14 +178,16 @@ func TestCancelFreesMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-h.Events() // the first token
+	<-h.Events()                // the first token
+	before := 1 + len(h.events) // tokens generated before the cancel (read or waiting in the buffer)
 	cancel()
-	toks, fin := collect(t, h)
+	_, fin := collect(t, h)
 	if fin.Reason != sample.FinishCancelled {
 		t.Fatalf("finish %v after cancel, want cancelled", fin.Reason)
 	}
-	if len(toks) > 3 {
-		t.Errorf("%d tokens arrived after the cancel; generation should stop within a step", len(toks))
+	// The step in flight when cancel was called may still finish; no step may start after it.
+	if after := fin.Stats.GeneratedTokens - before; after > 1 {
+		t.Errorf("%d tokens were generated after the cancel; generation should stop within one step", after)
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for e.Pool().InUse() != 0 && time.Now().Before(deadline) {

@@ -15,7 +15,7 @@ import (
 func (e *Engine) loop() {
 	defer close(e.done)
 	m := e.model
-	st := m.NewState(e.opt.StepTokens)
+	st := m.NewState(e.opt.StepTokens, e.opt.MaxSequences)
 	logits := make([]float32, m.Vocab) // (vocab) host copy of one logits row
 	running := make([]*Handle, 0, e.opt.MaxSequences)
 	var waiting []*Handle // admitted from the queue, waiting for KV memory

@@ -36,8 +36,10 @@ type State struct {
 	ropeK     compute.RoPE
 }
 
-// NewState allocates activations for up to maxTokens tokens per forward call.
-func (m *Model) NewState(maxTokens int) *State {
+// NewState allocates activations for up to maxTokens tokens per forward call, of which at most maxLogits
+// ask for logits (the logits buffer is the largest: maxLogits x vocab floats).
+func (m *Model) NewState(maxTokens, maxLogits int) *State {
+	maxLogits = max(1, min(maxLogits, maxTokens))
 	c, d := &m.Config, m.dev
 	qDim := c.Heads * c.HeadDim
 	st := &State{
@@ -51,7 +53,7 @@ func (m *Model) NewState(maxTokens int) *State {
 		gate:      d.NewTensor(maxTokens, c.FFN),
 		up:        d.NewTensor(maxTokens, c.FFN),
 		sel:       d.NewTensor(maxTokens, c.Hidden),
-		Logits:    d.NewTensor(maxTokens, c.Vocab),
+		Logits:    d.NewTensor(maxLogits, c.Vocab),
 		ids:       make([]int32, maxTokens),
 		pos:       make([]int32, maxTokens),
 		ropeQ:     *m.rope,
@@ -66,9 +68,14 @@ func (m *Model) NewState(maxTokens int) *State {
 // written to st.Logits. Token ids must be valid (< Vocab) and each sequence must have room: both are checked.
 func (m *Model) Forward(st *State, steps []Step) (int, error) {
 	c, d := &m.Config, m.dev
-	n := 0
+	n, wantRows := 0, 0
 	for i := range steps {
 		s := &steps[i]
+		if s.AllLogits {
+			wantRows += len(s.Tokens)
+		} else {
+			wantRows++
+		}
 		if len(s.Tokens) == 0 {
 			return 0, fmt.Errorf("forward: step %d has no tokens", i)
 		}
@@ -87,6 +94,9 @@ func (m *Model) Forward(st *State, steps []Step) (int, error) {
 			st.pos[n+j] = int32(start + j)
 		}
 		n += len(s.Tokens)
+	}
+	if wantRows > st.Logits.Rows {
+		return 0, fmt.Errorf("forward: %d logit rows wanted, the state holds %d", wantRows, st.Logits.Rows)
 	}
 	for i := range steps {
 		if err := steps[i].Seq.Reserve(len(steps[i].Tokens)); err != nil {

@@ -130,7 +130,7 @@ func checkGolden(t *testing.T, m *llama.Model, g *golden.File) {
 		t.Fatal(err)
 	}
 	const chunk = 128
-	st := m.NewState(chunk)
+	st := m.NewState(chunk, chunk)
 	logits := make([]float32, m.Vocab)
 	for _, c := range g.Cases {
 		t.Run(c.Name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,8 +40,20 @@ func runBench(args []string) error {
 	chunk := fs.Int("chunk", 256, "prefill chunk (tokens per forward call)")
 	kvDType := fs.String("kv-dtype", "fp16", "KV cache element type: fp16 or fp32")
 	asJSON := fs.Bool("json", false, "print one JSON object per context")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var contexts []int
 	for _, f := range strings.Split(*ctxList, ",") {
@@ -78,7 +91,7 @@ func runBench(args []string) error {
 	if err != nil {
 		return err
 	}
-	st := m.NewState(*chunk)
+	st := m.NewState(*chunk, 1)
 	if !*asJSON {
 		fmt.Printf("%-8s %14s %12s %16s %10s %10s\n", "context", "prefill tok/s", "prefill ms", "decode ms/token", "KV MiB", "RSS MiB")
 	}
