@@ -109,7 +109,7 @@ func refMatmul(tb testing.TB, x []float32, n int, w []byte, t weights.DType, row
 }
 
 // relTol bounds |got-want| / sum|w*x| for float32 accumulation of up to 4096 products.
-const relTol = 2e-6
+const relTol = 1e-6
 
 // guarded returns a slice of length n inside a larger buffer whose extra values are NaN sentinels, and a
 // function that fails the test if any sentinel was overwritten.

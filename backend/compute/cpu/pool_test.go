@@ -1,0 +1,109 @@
+package cpu
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// countBody counts how often each index is visited.
+type countBody struct{ hits []atomic.Int32 }
+
+func (b *countBody) run(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		b.hits[i].Add(1)
+	}
+}
+
+// workerBody records, per index, which worker ran it, and fails on two workers sharing an id at once.
+type workerBody struct {
+	busy []atomic.Int32 // per worker
+	hits []atomic.Int32
+	bad  atomic.Int32
+}
+
+func (b *workerBody) runW(w, lo, hi int) {
+	if w < 0 || w >= len(b.busy) || b.busy[w].Add(1) != 1 {
+		b.bad.Add(1)
+		return
+	}
+	for i := lo; i < hi; i++ {
+		b.hits[i].Add(1)
+	}
+	b.busy[w].Add(-1)
+}
+
+func TestParallelForCoversEachIndexOnce(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 3, 7, 8, 100, 1000, 12345} {
+		b := &countBody{hits: make([]atomic.Int32, n)}
+		parallelFor(n, b)
+		for i := range b.hits {
+			if h := b.hits[i].Load(); h != 1 {
+				t.Fatalf("parallelFor(%d): index %d run %d times", n, i, h)
+			}
+		}
+		for _, chunk := range []int{0, 1, 5, 64} {
+			wb := &workerBody{busy: make([]atomic.Int32, poolWorkers()), hits: make([]atomic.Int32, n)}
+			parallelForW(n, chunk, wb)
+			if wb.bad.Load() != 0 {
+				t.Fatalf("parallelForW(%d, %d): worker id out of range or shared", n, chunk)
+			}
+			for i := range wb.hits {
+				if h := wb.hits[i].Load(); h != 1 {
+					t.Fatalf("parallelForW(%d, %d): index %d run %d times", n, chunk, i, h)
+				}
+			}
+		}
+	}
+}
+
+// nestedBody runs a parallel loop inside each chunk of an outer one.
+type nestedBody struct{ inner []*countBody }
+
+func (b *nestedBody) run(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		parallelFor(len(b.inner[i].hits), b.inner[i])
+	}
+}
+
+func TestParallelForNestedAndConcurrent(t *testing.T) {
+	outer := &nestedBody{}
+	for i := 0; i < 16; i++ {
+		outer.inner = append(outer.inner, &countBody{hits: make([]atomic.Int32, 50+i)})
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 3; g++ { // three callers at once, each with nested loops
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			parallelFor(len(outer.inner), outer)
+		}()
+	}
+	wg.Wait()
+	for k, in := range outer.inner {
+		for i := range in.hits {
+			if h := in.hits[i].Load(); h != 3 {
+				t.Fatalf("inner loop %d index %d run %d times, want 3", k, i, h)
+			}
+		}
+	}
+}
+
+type sumBody struct {
+	x    []float32
+	part []float32 // one slot per chunk start
+}
+
+func (b *sumBody) run(lo, hi int) { b.part[lo] = dotF32(b.x[lo:hi], b.x[lo:hi]) }
+
+func TestParallelForNoAllocs(t *testing.T) {
+	b := &sumBody{x: make([]float32, 4096), part: make([]float32, 4096)}
+	parallelFor(len(b.x), b)
+	if a := testing.AllocsPerRun(100, func() { parallelFor(len(b.x), b) }); a != 0 {
+		t.Fatalf("parallelFor: %v allocations per call, want 0", a)
+	}
+	wb := &workerBody{busy: make([]atomic.Int32, poolWorkers()), hits: make([]atomic.Int32, 4096)}
+	if a := testing.AllocsPerRun(100, func() { parallelForW(4096, 16, wb) }); a != 0 {
+		t.Fatalf("parallelForW: %v allocations per call, want 0", a)
+	}
+}
