@@ -76,9 +76,19 @@ func (s *Sampler) filter(logits []float32, m float32) kept {
 // dense handles sampling with neither top-k nor top-p: every token survives, less those min-p drops.
 func (s *Sampler) dense(logits []float32, m float32) kept {
 	top, minP := float64(m), float64(s.p.MinP)
+	// Past this distance from the maximum exp(-d) < min_p/e: dropped without computing exp.
+	skip := math.Inf(1)
+	if minP > 0 {
+		skip = 1 - math.Log(minP)
+	}
 	total := 0.0
 	for i, v := range logits {
-		w := math.Exp(float64(v) - top)
+		d := top - float64(v)
+		if d > skip {
+			s.w[i] = 0
+			continue
+		}
+		w := math.Exp(-d)
 		if w < minP {
 			w = 0
 		}

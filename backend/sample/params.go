@@ -12,8 +12,9 @@ type Params struct {
 	// Temperature divides the logits before the warpers; 0 means greedy (argmax, the lowest id wins
 	// ties) and turns off TopK, TopP, MinP and the draw. Must be finite and >= 0.
 	Temperature float32
-	// TopK keeps the k highest logits (ties broken towards the lower id, so exactly k survive);
-	// 0 or >= vocab is off. Must be >= 0.
+	// TopK keeps the k highest logits; 0 or >= vocab is off. Must be >= 0. Ties at the k-th logit go
+	// to the lower ids, so exactly k survive (Hugging Face keeps every token tied with the k-th; with
+	// real logits such ties are rare).
 	TopK int
 	// TopP keeps the smallest set of most likely tokens whose probability reaches TopP, including the
 	// token that crosses it (as Hugging Face does); 1 is off. Must be in (0, 1].

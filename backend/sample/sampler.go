@@ -65,8 +65,9 @@ func (s *Sampler) Params() Params { return s.p }
 // Vocab returns the vocabulary size the Sampler was built for.
 func (s *Sampler) Vocab() int { return s.vocab }
 
-// Sample returns the next token id given this step's logits and the ids seen so far (prompt then
-// output, for the repetition penalty; ids outside [0, vocab) are ignored).
+// Sample returns the next token id given this step's logits (vocab) and the ids seen so far (prompt
+// then output, for the repetition penalty; ids outside [0, vocab) are ignored; order and repeats do
+// not matter).
 //
 // It modifies logits in place: penalised, divided by the temperature, NaN set to -Inf and +Inf to the
 // largest float32. Only the first vocab logits are read if more are given. It returns -1 when logits
