@@ -26,7 +26,7 @@ import (
 const relTol = 1e-4
 
 // smolModelPath finds the default model: $OMNIKV_MODEL or .cache/models under the module root.
-func smolModelPath(t *testing.T) string {
+func smolModelPath(t testing.TB) string {
 	t.Helper()
 	p := os.Getenv("OMNIKV_MODEL")
 	if p == "" {

@@ -2,45 +2,39 @@ package cpu
 
 import (
 	"math"
-	"sync"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
 )
 
 // attnTask runs one (query row, KV head) pair per index: the query heads of a GQA group share one pass over
-// the keys and values of their KV head.
+// the keys and values of their KV head. Each worker has its own scores buffer.
 type attnTask struct {
-	a *compute.Attention
+	a       *compute.Attention
+	scratch [][]float32 // (worker) scores of one task: (group, visible tokens)
 }
 
-// attnScratch holds the scores of one task: (group, visible tokens).
-type attnScratch struct{ s []float32 }
-
-var scratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
-
-var attnTasks = sync.Pool{New: func() any { return new(attnTask) }}
-
-// Attend implements compute.Device.
-func (*Device) Attend(a *compute.Attention) {
-	t := attnTasks.Get().(*attnTask)
-	t.a = a
-	parallelFor(a.Rows*a.KVHeads, t)
-	t.a = nil
-	attnTasks.Put(t)
-}
-
-func (t *attnTask) run(lo, hi int) {
-	sc := scratchPool.Get().(*attnScratch)
-	for i := lo; i < hi; i++ {
-		attendOne(t.a, i/t.a.KVHeads, i%t.a.KVHeads, sc)
+// Attend implements compute.Device. A Device runs one Attend at a time (its scratch is per device).
+func (d *Device) Attend(a *compute.Attention) {
+	t := &d.attn
+	if len(t.scratch) < poolWorkers() {
+		t.scratch = make([][]float32, poolWorkers())
 	}
-	scratchPool.Put(sc)
+	t.a = a
+	parallelForW(a.Rows*a.KVHeads, 1, t)
+	t.a = nil
+}
+
+func (t *attnTask) runW(worker, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		t.scratch[worker] = attendOne(t.a, i/t.a.KVHeads, i%t.a.KVHeads, t.scratch[worker])
+	}
 }
 
 // attendOne computes, for query row r of the sequence and KV head kvh, every query head h of that head's group:
 //
 //	out[h] = Σ_t softmax_t(q[h]·k[t]·scale) v[t]   over the visible tokens t <= Pos0+r (and t ∈ Sel when set).
-func attendOne(a *compute.Attention, r, kvh int, sc *attnScratch) {
+// It returns the scores buffer, grown when it was too small.
+func attendOne(a *compute.Attention, r, kvh int, buf []float32) []float32 {
 	hd, group := a.HeadDim, a.Heads/a.KVHeads
 	kvDim := a.KVHeads * hd
 	last := a.Pos0 + r // newest visible position
@@ -49,10 +43,10 @@ func attendOne(a *compute.Attention, r, kvh int, sc *attnScratch) {
 	if sel != nil {
 		n = countVisible(sel, last)
 	}
-	if cap(sc.s) < group*n {
-		sc.s = make([]float32, group*n)
+	if cap(buf) < group*n {
+		buf = make([]float32, group*n+group*1024) // headroom: a growing sequence does not reallocate each step
 	}
-	scores := sc.s[:group*n]
+	scores := buf[:group*n]
 	q := a.Q.Row(a.Row0 + r)
 	out := a.Out.Row(a.Row0 + r)
 
@@ -95,6 +89,7 @@ func attendOne(a *compute.Attention, r, kvh int, sc *attnScratch) {
 			}
 		}
 	}
+	return buf
 }
 
 // countVisible returns how many of the ascending indices sel are <= last.

@@ -9,8 +9,11 @@ import (
 	"github.com/omnikv-triton/omnikv-triton/backend/weights"
 )
 
-// Device is the CPU compute device. The zero value is ready to use.
-type Device struct{}
+// Device is the CPU compute device. The zero value is ready to use. One goroutine at a time may run
+// operations on a Device (the engine's scheduler); use one Device per engine.
+type Device struct {
+	attn attnTask // Attend's reusable task and per-worker scratch
+}
 
 // New returns the CPU device.
 func New() *Device { return &Device{} }

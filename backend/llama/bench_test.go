@@ -1,0 +1,77 @@
+package llama_test
+
+import (
+	"testing"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/compute"
+	"github.com/omnikv-triton/omnikv-triton/backend/compute/cpu"
+	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
+	"github.com/omnikv-triton/omnikv-triton/backend/llama"
+)
+
+// BenchmarkDecodeStep times one decode step of SmolLM2 after a 128-token prompt and reports allocations:
+// a decode step must allocate nothing.
+func BenchmarkDecodeStep(b *testing.B) {
+	path := smolModelPath(b)
+	m, err := llama.Load(path, cpu.New(), llama.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 64, DType: compute.KVF16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const prompt = 128
+	seq := pool.NewSequence(prompt + b.N + 1)
+	if err := seq.Reserve(prompt + b.N + 1); err != nil {
+		b.Fatal(err)
+	}
+	st := m.NewState(prompt, 1)
+	ids := make([]int32, prompt)
+	for i := range ids {
+		ids[i] = int32(100 + i)
+	}
+	if _, err := m.Forward(st, []llama.Step{{Seq: seq, Tokens: ids}}); err != nil {
+		b.Fatal(err)
+	}
+	steps := []llama.Step{{Seq: seq, Tokens: []int32{42}}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Forward(st, steps); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/token")
+}
+
+func TestDecodeStepAllocatesNothing(t *testing.T) {
+	path := smolModelPath(t)
+	m, err := llama.Load(path, cpu.New(), llama.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 64, DType: compute.KVF16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := pool.NewSequence(200)
+	if err := seq.Reserve(200); err != nil {
+		t.Fatal(err)
+	}
+	st := m.NewState(16, 1)
+	steps := []llama.Step{{Seq: seq, Tokens: []int32{42}}}
+	if _, err := m.Forward(st, steps); err != nil { // warm the pools
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if _, err := m.Forward(st, steps); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("a decode step allocates %.1f times", allocs)
+	}
+}
