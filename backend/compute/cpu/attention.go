@@ -33,6 +33,7 @@ func (t *attnTask) runW(worker, lo, hi int) {
 // attendOne computes, for query row r of the sequence and KV head kvh, every query head h of that head's group:
 //
 //	out[h] = Σ_t softmax_t(q[h]·k[t]·scale) v[t]   over the visible tokens t <= Pos0+r (and t ∈ Sel when set).
+//
 // It returns the scores buffer, grown when it was too small.
 func attendOne(a *compute.Attention, r, kvh int, buf []float32) []float32 {
 	hd, group := a.HeadDim, a.Heads/a.KVHeads
