@@ -34,6 +34,7 @@ HAND = [
     "DON'T", "don't", "Don't", "we'Ve", "WE'VE", "we've", "I'LL", "i'll", "she'S", "SHE'S", "they'RE",
     "It'D", "I'M", "i'm", "can't won't shouldn't", "'s", "'", "''", "' s", "rock 'n' roll", "O'Neil's",
     "l'été", "’s curly apostrophe", "quote\"s", "x's'", "'ll'll", "'ſ long s",
+    "THEY'REALLY", "it'Self", "O'DONNELL", "we'VEry", "she'Dance", "'TIS", "I'Mmm", "you'LLama",
     "!!!", "???", "...", "—", "–-", "«guillemets»", "(parentheses)", "[brackets]", "{braces}",
     "a.b.c", "a,b,c", ";;", "@@", "##", "$$$ 100", "%d %s", "^_^", "~/~", "*bold* _it_", "|pipe|",
     "ALL CAPS SENTENCE", "MiXeD CaSe", "camelCaseIdentifier", "snake_case_identifier", "kebab-case",
@@ -45,7 +46,8 @@ HAND = [
     "Mr. Smith went to Washington, D.C., on Jan. 5th.", "Q: What's 2+2? A: 4.",
     "The year 1999 and 2000 and 2026.", "Call me at 5551234567 tomorrow.",
     "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore.",
-    "Once upon a time, in a land far, far away, there lived a small dragon who loved to read books.",
+    "Tiếng Việt: nhiều việc hợp điều ngoài nhiên biệt", "gelmektedir kaldıldı lardan", "در ایران", "характер",
+    "jeho práce", "Once upon a time, in a land far, far away, there lived a small dragon who loved to read books.",
 ]
 
 CONTRACTIONS = ["s", "t", "re", "ve", "m", "ll", "d"]
