@@ -1,0 +1,132 @@
+"""The omnikv_spike model (echo mode) through the real tritonserver: gRPC streaming, HTTP
+generate_stream, panics turned into INTERNAL errors, statistics."""
+
+from __future__ import annotations
+
+import json
+import queue
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+
+MODEL = "omnikv_spike"
+PANIC_IN_CHECK = "omnikv-spike-panic-check"  # backend/serve.PanicInCheck
+PANIC_IN_RUN = "omnikv-spike-panic-run"  # backend/serve.PanicInRun
+
+
+@pytest.fixture(scope="module")
+def server(triton):
+    return triton.start([MODEL])
+
+
+def _text_input(text: str) -> grpcclient.InferInput:
+    i = grpcclient.InferInput("text_input", [1], "BYTES")
+    i.set_data_from_numpy(np.array([text.encode()], dtype=object))
+    return i
+
+
+def grpc_stream(server, requests: list[tuple[str, str, dict]], timeout: float = 20.0) -> dict[str, list]:
+    """Sends (id, text, parameters) requests on one gRPC stream; returns per id the list of
+    events: str pieces, then "FINAL", or an Exception (an error ends the request)."""
+    q: queue.Queue = queue.Queue()
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    client.start_stream(callback=lambda result, error: q.put((result, error)))
+    try:
+        for rid, text, params in requests:
+            client.async_stream_infer(MODEL, [_text_input(text)], request_id=rid,
+                                      parameters=params or None, enable_empty_final_response=True)
+        events: dict[str, list] = {rid: [] for rid, _, _ in requests}
+        open_ids = set(events)
+        while open_ids:
+            result, error = q.get(timeout=timeout)
+            if error is not None:
+                # Stream errors carry no request id: callers send a failing request alone.
+                assert len(open_ids) == 1, f"error {error} with several requests open: {open_ids}"
+                rid = open_ids.pop()
+                events[rid].append(error)
+                continue
+            resp = result.get_response()
+            out = result.as_numpy("text_output")
+            if out is not None:
+                events[resp.id].extend(v.decode() for v in out)
+            if resp.parameters["triton_final_response"].bool_param:
+                events[resp.id].append("FINAL")
+                open_ids.discard(resp.id)
+        return events
+    finally:
+        client.stop_stream()
+        client.close()
+
+
+def http_generate_stream(server, body: dict) -> list[dict]:
+    req = urllib.request.Request(f"{server.http_url}/v2/models/{MODEL}/generate_stream",
+                                 data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            lines = list(r)
+    except urllib.error.HTTPError as e:  # an error before the first event: one error event
+        lines = list(e)
+        e.close()
+    events = []
+    for line in lines:
+        line = line.decode().strip()
+        if line.startswith("data:"):
+            events.append(json.loads(line[len("data:"):]))
+        elif line.startswith("{"):
+            events.append(json.loads(line))
+    return events
+
+
+def test_grpc_stream_echoes_word_by_word(server):
+    ev = grpc_stream(server, [("a", "hello big  world", {}), ("b", "solo", {})])
+    assert ev["a"] == ["hello", " big", " world", "FINAL"]
+    assert ev["b"] == ["solo", "FINAL"]
+
+
+def test_grpc_stream_concurrent_requests_interleave(server):
+    # A slow request must not hold up a later one: each runs on its own goroutine.
+    ev = grpc_stream(server, [("slow", "w1 w2 w3 w4", {"echo_delay_ms": 150}), ("fast", "x y", {})])
+    assert ev["slow"] == ["w1", " w2", " w3", " w4", "FINAL"]
+    assert ev["fast"] == ["x", " y", "FINAL"]
+
+
+def test_http_generate_stream(server):
+    events = http_generate_stream(server, {"text_input": "stream me back"})
+    assert [e.get("text_output") for e in events] == ["stream", " me", " back"]
+    assert all(e["model_name"] == MODEL for e in events)
+
+
+def test_invalid_parameter_is_rejected(server):
+    events = http_generate_stream(server, {"text_input": "a b", "parameters": {"echo_delay_ms": "soon"}})
+    assert len(events) == 1 and "want an INT" in events[0]["error"], events
+
+
+@pytest.mark.parametrize("trigger,where", [
+    (PANIC_IN_CHECK, "TRITONBACKEND_ModelInstanceExecute: internal error: panic"),
+    (PANIC_IN_RUN, "internal error: panic: echo: deliberate panic in Run"),
+])
+def test_panic_becomes_internal_error_and_server_lives(server, trigger, where):
+    ev = grpc_stream(server, [("p", trigger, {})])
+    assert len(ev["p"]) == 1 and isinstance(ev["p"][0], Exception), ev
+    msg = str(ev["p"][0])
+    assert where in msg, msg
+    assert "goroutine" not in msg, "the stack belongs in the server log, not in the client's error"
+    assert server.alive() and server.ready()
+    # The server log holds the panic with its stack (ERROR level).
+    log = server.log()
+    assert "deliberate panic" in log and "goroutine" in log
+    # And the backend keeps serving.
+    assert grpc_stream(server, [("after", "still alive", {})])["after"] == ["still", " alive", "FINAL"]
+
+
+def test_statistics_reported(server):
+    before = server.get_json(f"/v2/models/{MODEL}/stats")["model_stats"][0]["inference_stats"]["success"]["count"]
+    grpc_stream(server, [("s", "count me", {})])
+    stats = server.get_json(f"/v2/models/{MODEL}/stats")["model_stats"][0]
+    inf = stats["inference_stats"]
+    assert inf["success"]["count"] == before + 1
+    # Timestamps must come from Triton's steady clock: a wall-clock stamp makes queue time absurd.
+    assert 0 <= inf["queue"]["ns"] < 60e9 * max(1, inf["queue"]["count"]), inf["queue"]
