@@ -13,19 +13,7 @@ import (
 // returns the surviving ids in increasing order.
 func keptIDs(s *Sampler, logits []float32) []int32 {
 	l := slices.Clone(logits)
-	m := prepare(l, s.p.Temperature)
-	k := s.filter(l, m)
-	var ids []int32
-	if k.dense {
-		for i, w := range s.w[:k.n] {
-			if w > 0 {
-				ids = append(ids, int32(i))
-			}
-		}
-		return ids
-	}
-	ids = slices.Clone(s.cand[:k.n])
-	slices.Sort(ids)
+	ids, _ := survivors(s, s.filter(l, prepare(l, s.p.Temperature)))
 	return ids
 }
 

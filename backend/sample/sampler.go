@@ -73,24 +73,33 @@ func (s *Sampler) Vocab() int { return s.vocab }
 // largest float32. Only the first vocab logits are read if more are given. It returns -1 when logits
 // is empty and the lowest id when every logit is -Inf or NaN. It allocates nothing.
 func (s *Sampler) Sample(logits []float32, history []int32) int32 {
+	k, id, decided := s.process(logits, history)
+	if decided {
+		return id
+	}
+	return s.draw(k, s.rng.Float64())
+}
+
+// process is Sample up to the draw: it returns the token when no draw is needed (decided), and
+// otherwise the survivors to draw from.
+func (s *Sampler) process(logits []float32, history []int32) (k kept, id int32, decided bool) {
 	if len(logits) > s.vocab {
 		logits = logits[:s.vocab]
 	}
 	if len(logits) == 0 {
-		return -1
+		return kept{}, -1, true
 	}
 	if s.p.RepetitionPenalty != 1 {
 		s.penalize(logits, history)
 	}
 	if s.p.Temperature == 0 {
-		return argmax(logits)
+		return kept{}, argmax(logits), true
 	}
 	m := prepare(logits, s.p.Temperature)
 	if math.IsInf(float64(m), -1) {
-		return 0
+		return kept{}, 0, true
 	}
-	k := s.filter(logits, m)
-	return s.draw(k, s.rng.Float64())
+	return s.filter(logits, m), 0, false
 }
 
 // penalize applies the repetition penalty once to each distinct id in history:
