@@ -115,19 +115,24 @@ func dequantQ4_KBlock(o *[256]float32, blk []byte) {
 
 // dequantQ6_KBlock expands one 256-value Q6_K super-block: two halves of 128 values; in half h, value
 // 32g+l (g = 0..3, l = 0..31) has low 4 bits from ql[64h + l + 32(g&1)] (low nibble for g < 2, high nibble
-// otherwise) and high 2 bits from qh[32h+l] >> 2g; value = d * scale[(128h+32g+l)/16] * (q - 32).
+// otherwise) and high 2 bits from qh[32h+l] >> 2g; value = (d * scale[(128h+32g+l)/16]) * (q - 32).
 func dequantQ6_KBlock(o *[256]float32, blk []byte) {
 	blk = blk[:q6_KBytes]
-	ql, qh, sc := blk[0:128], blk[128:192], blk[192:208]
 	d := f16(le16(blk[208:]))
 	for h := 0; h < 2; h++ {
-		for g := 0; g < 4; g++ {
-			lowSrc := ql[64*h+32*(g&1) : 64*h+32*(g&1)+32]
-			shift := uint(4 * (g >> 1))
-			for l := 0; l < 32; l++ {
-				q := int((lowSrc[l]>>shift)&15) | int((qh[32*h+l]>>(2*g))&3)<<4
-				i := 128*h + 32*g + l
-				o[i] = d * float32(int8(sc[i/16])) * float32(q-32)
+		ql, qh, sc := blk[64*h:64*h+64], blk[128+32*h:128+32*h+32], blk[192+8*h:192+8*h+8]
+		out := o[128*h : 128*h+128]
+		for half := 0; half < 2; half++ { // l in [16*half, 16*half+16) shares the scales sc[half+2g]
+			s0 := d * float32(int8(sc[half]))
+			s1 := d * float32(int8(sc[half+2]))
+			s2 := d * float32(int8(sc[half+4]))
+			s3 := d * float32(int8(sc[half+6]))
+			for l := 16 * half; l < 16*half+16; l++ {
+				a, b, hb := ql[l], ql[l+32], qh[l]
+				out[l] = s0 * float32(int(a&15|(hb&3)<<4)-32)
+				out[l+32] = s1 * float32(int(b&15|(hb>>2&3)<<4)-32)
+				out[l+64] = s2 * float32(int(a>>4|(hb>>4&3)<<4)-32)
+				out[l+96] = s3 * float32(int(b>>4|(hb>>6)<<4)-32)
 			}
 		}
 	}

@@ -1,0 +1,103 @@
+package cpu
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/weights"
+)
+
+// Benchmarks. Weight GB/s counts the weight bytes read per call (once per call on both paths); GFLOP/s
+// counts 2*n*rows*cols. The 576x1536 weights fit in L2/L3, the 49152x576 ones (17-113 MB) stream from
+// memory. The pool sizes itself at first use, so vary the worker count with GOMAXPROCS, not -cpu.
+// GFLOP/cpu-s divides by the process's CPU time instead of wall time: steadier on a shared machine, and
+// with GOMAXPROCS=1 the single-core speed of the kernels.
+
+func benchMatmul(b *testing.B, typ weights.DType, rows, cols, n int) {
+	rng := rand.New(rand.NewPCG(1, uint64(rows)))
+	w, x := randWeights(rng, typ, rows, cols), randVec(rng, n*cols)
+	out := make([]float32, n*rows)
+	matmul(out, x, n, w, typ, rows, cols)
+	b.SetBytes(int64(len(w)))
+	b.ResetTimer()
+	c0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		matmul(out, x, n, w, typ, rows, cols)
+	}
+	c1 := cpuTime()
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	flops := 2 * float64(n*rows*cols)
+	b.ReportMetric(float64(len(w))/sec/1e9, "GB/s")
+	b.ReportMetric(flops/sec/1e9, "GFLOP/s")
+	if c1 > c0 {
+		b.ReportMetric(flops*float64(b.N)/(c1-c0).Seconds()/1e9, "GFLOP/cpu-s")
+	}
+}
+
+func BenchmarkMatvec(b *testing.B) {
+	for _, sh := range [][2]int{{576, 1536}, {49152, 576}} {
+		for _, typ := range allTypes {
+			if sh[1]%typ.BlockSize() != 0 {
+				continue
+			}
+			b.Run(fmt.Sprintf("%dx%d/%v", sh[0], sh[1], typ), func(b *testing.B) { benchMatmul(b, typ, sh[0], sh[1], 1) })
+		}
+	}
+}
+
+func BenchmarkPrefill(b *testing.B) {
+	for _, n := range []int{4, 16, 128, 512} {
+		for _, sh := range [][2]int{{1536, 576}, {576, 1536}} {
+			for _, typ := range allTypes {
+				if sh[1]%typ.BlockSize() != 0 {
+					continue
+				}
+				b.Run(fmt.Sprintf("n=%d/%dx%d/%v", n, sh[0], sh[1], typ), func(b *testing.B) { benchMatmul(b, typ, sh[0], sh[1], n) })
+			}
+		}
+	}
+}
+
+// BenchmarkSmallBatch compares the decode path (each row read once, fused dequant-dot per token) with the
+// prefill path around the switch-over token count, to tune prefillMinTokens.
+func BenchmarkSmallBatch(b *testing.B) {
+	for _, n := range []int{1, 2, 3, 4, 6, 8} {
+		for _, typ := range []weights.DType{weights.Q4_1, weights.Q8_0, weights.F16} {
+			b.Run(fmt.Sprintf("n=%d/%v", n, typ), func(b *testing.B) { benchMatmul(b, typ, 1536, 576, n) })
+		}
+	}
+}
+
+// BenchmarkReadBandwidth streams a 256 MB []float32 through the assembly dot product with 1 and 2
+// goroutines: the machine's read bandwidth, the bound for matvec over weights that do not fit in cache.
+func BenchmarkReadBandwidth(b *testing.B) {
+	a := make([]float32, 64<<20)
+	for i := range a {
+		a[i] = 1
+	}
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			b.SetBytes(int64(4 * len(a)))
+			var sink [2]float32
+			for i := 0; i < b.N; i++ {
+				var wg sync.WaitGroup
+				part := len(a) / threads
+				for t := 0; t < threads; t++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						s := a[t*part : (t+1)*part]
+						sink[t%2] += dotF32(s, s)
+					}()
+				}
+				wg.Wait()
+			}
+			b.ReportMetric(float64(4*len(a))/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GB/s")
+			if sink[0] == 0 {
+				b.Fatal("no work done")
+			}
+		})
+	}
+}
