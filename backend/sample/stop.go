@@ -7,8 +7,8 @@ import (
 )
 
 // StopMatcher finds stop strings in text that arrives in pieces (detokenised deltas). It holds back
-// the end of the text while that end could still grow into a stop string, so that no byte of a stop
-// string is ever emitted; when a stop string completes, it returns the text before it and reports the
+// the end of the text while that end could still grow into a stop string, so that no text that turns
+// out to be part of a stop string is ever emitted; when a stop string completes, it returns the text before it and reports the
 // stop. Matching is on bytes: stop strings and deltas are UTF-8, and a stop string starts on a rune
 // boundary, so emitted text splits valid UTF-8 only where the deltas themselves did.
 //
