@@ -89,6 +89,27 @@ type Attention struct {
 	Sel     []int32   // optional ascending token indices that may be attended (sparse layers); nil = all
 }
 
+// SelectScores describes OmniKV's scoring of the context tokens [0, N) of one sequence at a filter layer:
+//
+//	Out[j] = Σ_i Alpha[i] · max_h f(Q[i,h] · K[j, h/group] · Scale)
+//
+// where f is the identity (raw logits) or, with Softmax, the softmax over the N candidates of that query and
+// head.
+type SelectScores struct {
+	Q       *Tensor   // (w, heads*headDim) window queries after RoPE (w = 1: the current query)
+	Rows    int       // w: rows of Q used
+	Alpha   []float32 // (w) weight of each query
+	Softmax bool
+	Heads   int
+	KVHeads int
+	HeadDim int
+	Scale   float32
+	Pages   []*KVPage // the sequence's pages for this layer, in token order
+	Page    int       // tokens per page
+	N       int       // candidates
+	Out     []float32 // (N) host memory
+}
+
 // RoPE describes rotary position embedding applied in place to rows of a (tokens, heads*headDim) tensor.
 type RoPE struct {
 	Heads       int
@@ -130,6 +151,10 @@ type Device interface {
 	Attend(a *Attention)
 	// CopyRow copies row si of src to row di of dst (same number of columns).
 	CopyRow(dst *Tensor, di int, src *Tensor, si int)
+	// SelectScores computes OmniKV selection scores (see SelectScores).
+	SelectScores(s *SelectScores)
+	// GatherKV copies token rows src[i] of the src pages to token slots dst[i] of the dst pages (staging).
+	GatherKV(dst []*KVPage, dstPage int, dstSlots []int32, src []*KVPage, srcPage int, srcRows []int32)
 	// Read copies row i of t into dst (host memory).
 	Read(dst []float32, t *Tensor, i int)
 }
