@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -63,9 +64,26 @@ func fuzzSeeds(t testing.TB) (gguf, st [][]byte) {
 	return gguf, st
 }
 
+// fuzzDir is one temp directory per test process for fuzz inputs (a t.TempDir per input slows the
+// fuzzer to a crawl); fuzzMu serializes its use.
+var (
+	fuzzMu  sync.Mutex
+	fuzzDir string
+)
+
 // fuzzOpen writes data to a temp file named name and opens it: it must fail cleanly or give a valid Set.
 func fuzzOpen(t *testing.T, name string, data []byte) {
-	p := filepath.Join(t.TempDir(), name)
+	fuzzMu.Lock()
+	defer fuzzMu.Unlock()
+	if fuzzDir == "" {
+		d, err := os.MkdirTemp("", "weights-fuzz-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fuzzDir = d
+	}
+	p := filepath.Join(fuzzDir, name)
+	defer os.Remove(p)
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -115,4 +133,12 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fuzzDir != "" {
+		os.RemoveAll(fuzzDir)
+	}
+	os.Exit(code)
 }

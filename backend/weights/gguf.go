@@ -340,10 +340,14 @@ func parseGGUF(data []byte) (map[string]*Tensor, *Metadata, error) {
 	}
 
 	start := (uint64(c.off) + alignment - 1) / alignment * alignment
-	dataLen := uint64(0)
-	if start < uint64(len(data)) {
-		dataLen = uint64(len(data)) - start
+	if start > uint64(len(data)) {
+		if len(infos) > 0 {
+			return nil, nil, fmt.Errorf("tensor %q: data section would start at offset %d, past the end of the file (%d bytes)",
+				infos[0].t.Name, start, len(data))
+		}
+		start = uint64(len(data)) // metadata only, unpadded: nothing to slice
 	}
+	dataLen := uint64(len(data)) - start
 	sort.Slice(infos, func(a, b int) bool { return infos[a].offset < infos[b].offset })
 	var prevEnd uint64
 	var prev string

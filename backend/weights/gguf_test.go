@@ -217,6 +217,7 @@ func TestGGUFBad(t *testing.T) {
 		{"data past EOF", oneTensor("w", uint32(F32), 0, 12, 4), `tensor "w": data [0, 16) runs past`},
 		{"offset past EOF", oneTensor("w", uint32(F32), 1<<40, 16, 4), `tensor "w": data [1099511627776`},
 		{"offset near max", oneTensor("w", uint32(F32), math.MaxUint64-31, 16, 4), `tensor "w": data`},
+		{"data section past EOF", new(rawGGUF).header(3, 1, 0).tensor("z", uint32(F32), 0, 0).Bytes(), `tensor "z": data section would start at offset 64`},
 		{"misaligned", oneTensor("w", uint32(F32), 4, 32, 4), `tensor "w": data offset 4 is not a multiple`},
 		{"overlap", func() []byte {
 			r := new(rawGGUF).header(3, 2, 0).tensor("a", uint32(F32), 0, 16).tensor("b", uint32(F32), 32, 4)
