@@ -42,20 +42,30 @@ func dequantF16AVX(dst []float32, w []byte)
 func dequantBF16AVX(dst []float32, w []byte)
 
 //go:noescape
+func rowDotQ4_KAVX(w []byte, x []float32) float32
+
+//go:noescape
+func rowDotQ6_KAVX(w []byte, x []float32) float32
+
+//go:noescape
+func dequantQ4_KAVX(dst []float32, w []byte)
+
+//go:noescape
+func dequantQ6_KAVX(dst []float32, w []byte)
+
+//go:noescape
 func tile4x3AVX(out *float32, ldo int, x *float32, ldx int, w *float32, ldw int, k int)
 
 // rowDotFunc returns the row dot product for weights of type t (nil if t is not supported).
 func rowDotFunc(t weights.DType) func(w []byte, x []float32) float32 {
-	switch t {
-	case weights.Q4_K:
-		return rowDotQ4_K
-	case weights.Q6_K:
-		return rowDotQ6_K
-	}
 	if !hasAVX2 {
 		return rowDotGo(t)
 	}
 	switch t {
+	case weights.Q4_K:
+		return rowDotQ4_KAVX
+	case weights.Q6_K:
+		return rowDotQ6_KAVX
 	case weights.F32:
 		return rowDotF32AVX
 	case weights.F16:
@@ -87,6 +97,10 @@ func rowDotGo(t weights.DType) func(w []byte, x []float32) float32 {
 		return rowDotQ4_1Go
 	case weights.Q8_0:
 		return rowDotQ8_0Go
+	case weights.Q4_K:
+		return rowDotQ4_K
+	case weights.Q6_K:
+		return rowDotQ6_K
 	}
 	return nil
 }
@@ -96,10 +110,6 @@ func dequantFunc(t weights.DType) func(dst []float32, w []byte) {
 	switch t {
 	case weights.F32:
 		return dequantF32Go
-	case weights.Q4_K:
-		return dequantQ4_KGo
-	case weights.Q6_K:
-		return dequantQ6_KGo
 	}
 	if !hasAVX2 {
 		return dequantGo(t)
@@ -115,6 +125,10 @@ func dequantFunc(t weights.DType) func(dst []float32, w []byte) {
 		return dequantQ4_1AVX
 	case weights.Q8_0:
 		return dequantQ8_0AVX
+	case weights.Q4_K:
+		return dequantQ4_KAVX
+	case weights.Q6_K:
+		return dequantQ6_KAVX
 	}
 	return nil
 }
@@ -132,6 +146,10 @@ func dequantGo(t weights.DType) func(dst []float32, w []byte) {
 		return dequantQ4_1Go
 	case weights.Q8_0:
 		return dequantQ8_0Go
+	case weights.Q4_K:
+		return dequantQ4_KGo
+	case weights.Q6_K:
+		return dequantQ6_KGo
 	}
 	return nil
 }
