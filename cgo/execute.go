@@ -84,7 +84,7 @@ func TRITONBACKEND_ModelInstanceExecute(instance *C.TRITONBACKEND_ModelInstance,
 		b.req, b.err = readRequest(b.c)
 		if b.err == nil {
 			b.out.reqID = b.req.ID
-			b.err = st.model.model.Check(b.req)
+			b.err = st.model.Check(b.req)
 		}
 	}
 
@@ -110,7 +110,7 @@ func TRITONBACKEND_ModelInstanceExecute(instance *C.TRITONBACKEND_ModelInstance,
 					recovered("request goroutine", p)
 				}
 			}()
-			err := serve.Serve(st.ctx, st.model.model, req, out)
+			err := serve.Serve(st.ctx, st.model, req, out)
 			var pe *serve.PanicError
 			if errors.As(err, &pe) {
 				logError(fmt.Sprintf("request %q on %s: %v\n%s", req.ID, st.name, pe, pe.Stack))

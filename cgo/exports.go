@@ -16,6 +16,7 @@ import (
 	"unsafe"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/serve"
+	"github.com/rs/zerolog"
 )
 
 // Backend API version this library needs: major must match, minor is the least that has every
@@ -25,17 +26,16 @@ const (
 	apiMinor = 16
 )
 
-// modelState is one loaded model: its configuration and the serve.Model built from it.
+// modelState is one loaded model: its validated configuration.
 type modelState struct {
-	cfg   serve.Config
-	model serve.Model
+	cfg serve.Config
 }
 
-// instanceState is one model instance: the requests it serves run on goroutines tracked by wg
-// and stop when ctx is cancelled.
+// instanceState is one model instance and the serve.Model that serves it. Its requests run on
+// goroutines tracked by wg and stop when ctx is cancelled.
 type instanceState struct {
 	name   string
-	model  *modelState
+	model  serve.Model
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -46,6 +46,8 @@ var (
 	mu        sync.Mutex
 	models    = map[*C.TRITONBACKEND_Model]*modelState{}
 	instances = map[*C.TRITONBACKEND_ModelInstance]*instanceState{}
+	// logger is what models log through (set in TRITONBACKEND_Initialize).
+	logger = zerolog.Nop()
 )
 
 // TRITONBACKEND_Initialize: Triton calls this once when it loads the library, before any model
@@ -65,6 +67,7 @@ func TRITONBACKEND_Initialize(backend *C.TRITONBACKEND_Backend) *C.TRITONSERVER_
 		if err := check(C.TRITONBACKEND_BackendName(backend, &name), "TRITONBACKEND_BackendName"); err != nil {
 			return err
 		}
+		logger = newLogger()
 		logInfo(fmt.Sprintf("omnikv backend %q initialized (server backend API %d.%d)", C.GoString(name), major, minor))
 		return nil
 	})
@@ -89,12 +92,11 @@ func TRITONBACKEND_ModelInitialize(model *C.TRITONBACKEND_Model) *C.TRITONSERVER
 		if err != nil {
 			return err
 		}
-		m, err := serve.NewModel(cfg)
-		if err != nil {
+		if err := serve.CheckConfig(cfg); err != nil {
 			return err
 		}
 		mu.Lock()
-		models[model] = &modelState{cfg: cfg, model: m}
+		models[model] = &modelState{cfg: cfg}
 		mu.Unlock()
 		logInfo(fmt.Sprintf("model %q version %d loaded from %s (mode %q)", cfg.Name, cfg.Version, cfg.RepositoryDir, cfg.Params["mode"]))
 		return nil
@@ -150,13 +152,9 @@ func readModelConfig(model *C.TRITONBACKEND_Model) (serve.Config, error) {
 func TRITONBACKEND_ModelFinalize(model *C.TRITONBACKEND_Model) *C.TRITONSERVER_Error {
 	return guarded("TRITONBACKEND_ModelFinalize", func() error {
 		mu.Lock()
-		st := models[model]
 		delete(models, model)
 		mu.Unlock()
-		if st == nil {
-			return nil
-		}
-		return st.model.Close()
+		return nil
 	})
 }
 
@@ -183,14 +181,21 @@ func TRITONBACKEND_ModelInstanceInitialize(instance *C.TRITONBACKEND_ModelInstan
 			return err
 		}
 		mu.Lock()
-		defer mu.Unlock()
 		ms := models[model]
+		mu.Unlock()
 		if ms == nil {
 			return serve.Errorf(serve.CodeInternal, "instance %q: its model was not initialized", C.GoString(name))
 		}
+		inst := serve.Instance{Name: C.GoString(name), Kind: serve.InstanceKind(kind), DeviceID: int(device)}
+		m, err := serve.NewModel(ms.cfg, inst, logger.With().Str("model", ms.cfg.Name).Str("instance", inst.Name).Logger())
+		if err != nil {
+			return err
+		}
 		ctx, cancel := context.WithCancel(context.Background())
-		instances[instance] = &instanceState{name: C.GoString(name), model: ms, ctx: ctx, cancel: cancel}
-		logInfo(fmt.Sprintf("instance %q ready (kind %d, device %d)", C.GoString(name), int(kind), int(device)))
+		mu.Lock()
+		instances[instance] = &instanceState{name: inst.Name, model: m, ctx: ctx, cancel: cancel}
+		mu.Unlock()
+		logInfo(fmt.Sprintf("instance %q ready (kind %v, device %d)", inst.Name, inst.Kind, inst.DeviceID))
 		return nil
 	})
 }
@@ -216,9 +221,10 @@ func TRITONBACKEND_ModelInstanceFinalize(instance *C.TRITONBACKEND_ModelInstance
 		go func() { st.wg.Wait(); close(done) }()
 		select {
 		case <-done:
-			return nil
+			return st.model.Close()
 		case <-time.After(instanceDrainTimeout):
-			return serve.Errorf(serve.CodeInternal, "instance %q: requests still running after %v", st.name, instanceDrainTimeout)
+			// Closing under running requests could free what they use: leak instead.
+			return serve.Errorf(serve.CodeInternal, "instance %q: requests still running after %v; model not closed", st.name, instanceDrainTimeout)
 		}
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // Inputs, outputs and test triggers of the echo model.
@@ -21,10 +23,15 @@ const (
 
 // Echo is the plumbing test model (config parameter mode = "echo"): it streams text_input back
 // one word per response, then the final flag. It runs no model logic.
-type Echo struct{ name string }
+type Echo struct {
+	name string
+	log  zerolog.Logger
+}
 
 // NewEcho returns the echo model for cfg.
-func NewEcho(cfg Config) (*Echo, error) { return &Echo{name: cfg.Name}, nil }
+func NewEcho(cfg Config, log zerolog.Logger) (*Echo, error) {
+	return &Echo{name: cfg.Name, log: log}, nil
+}
 
 // Check validates text_input and panics on PanicInCheck.
 func (e *Echo) Check(req *Request) error {
@@ -50,6 +57,7 @@ func (e *Echo) Run(ctx context.Context, req *Request, out Sender) error {
 	if text == PanicInRun {
 		panic("echo: deliberate panic in Run (test trigger)")
 	}
+	e.log.Debug().Str("request", req.ID).Int("bytes", len(text)).Msg("echo")
 	delay := time.Duration(req.Params[EchoDelayParam].Int) * time.Millisecond
 	for i, w := range strings.Fields(text) {
 		if delay > 0 {

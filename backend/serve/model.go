@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"sort"
+	"strings"
 	"sync"
+
+	"github.com/rs/zerolog"
 )
 
 // Response is one streamed response: output tensors and parameters.
@@ -158,19 +162,73 @@ func ParseConfig(js []byte) (Config, error) {
 	return cfg, nil
 }
 
-// NewModel builds the model that cfg asks for with its "mode" parameter. Only "echo" (the
-// plumbing test model, see Echo) exists so far; the engine-backed modes come with the engine.
-func NewModel(cfg Config) (Model, error) {
+// InstanceKind is where a model instance runs (values follow TRITONSERVER_InstanceGroupKind).
+type InstanceKind int
+
+// Instance kinds.
+const (
+	KindAuto  InstanceKind = 0
+	KindCPU   InstanceKind = 1
+	KindGPU   InstanceKind = 2
+	KindModel InstanceKind = 3
+)
+
+func (k InstanceKind) String() string {
+	switch k {
+	case KindAuto:
+		return "AUTO"
+	case KindCPU:
+		return "CPU"
+	case KindGPU:
+		return "GPU"
+	case KindModel:
+		return "MODEL"
+	}
+	return fmt.Sprintf("InstanceKind(%d)", int(k))
+}
+
+// Instance is one Triton model instance: a placement of the model on a device.
+type Instance struct {
+	Name     string // e.g. "omnikv_spike_0_0"
+	Kind     InstanceKind
+	DeviceID int // GPU ordinal for KindGPU
+}
+
+// modes maps a config "mode" parameter to the constructor of its per-instance Model.
+var modes = map[string]func(cfg Config, inst Instance, log zerolog.Logger) (Model, error){
+	"echo": func(cfg Config, inst Instance, log zerolog.Logger) (Model, error) { return NewEcho(cfg, log) },
+}
+
+// CheckConfig validates a model configuration as a whole, at model load, so that a bad one fails
+// there: decoupled, max_batch_size 0 (the engine batches), and a known "mode" parameter. Only
+// "echo" (the plumbing test model, see Echo) exists so far; engine-backed modes come with the
+// engine.
+func CheckConfig(cfg Config) error {
 	if !cfg.Decoupled {
-		return nil, Errorf(CodeInvalidArg, "model %q: needs model_transaction_policy { decoupled: true }", cfg.Name)
+		return Errorf(CodeInvalidArg, "model %q: needs model_transaction_policy { decoupled: true }", cfg.Name)
 	}
 	if cfg.MaxBatchSize != 0 {
-		return nil, Errorf(CodeInvalidArg, "model %q: max_batch_size must be 0 (the engine batches), got %d", cfg.Name, cfg.MaxBatchSize)
+		return Errorf(CodeInvalidArg, "model %q: max_batch_size must be 0 (the engine batches), got %d", cfg.Name, cfg.MaxBatchSize)
 	}
-	switch mode := cfg.Params["mode"]; mode {
-	case "echo":
-		return NewEcho(cfg)
-	default:
-		return nil, Errorf(CodeUnsupported, "model %q: parameter mode %q is not supported (known: echo)", cfg.Name, mode)
+	if _, ok := modes[cfg.Params["mode"]]; !ok {
+		known := make([]string, 0, len(modes))
+		for m := range modes {
+			known = append(known, m)
+		}
+		sort.Strings(known)
+		return Errorf(CodeUnsupported, "model %q: parameter mode %q is not supported (known: %s)", cfg.Name, cfg.Params["mode"], strings.Join(known, ", "))
 	}
+	return nil
+}
+
+// NewModel builds the Model that serves one instance of the model cfg describes.
+func NewModel(cfg Config, inst Instance, log zerolog.Logger) (Model, error) {
+	if err := CheckConfig(cfg); err != nil {
+		return nil, err
+	}
+	m, err := modes[cfg.Params["mode"]](cfg, inst, log)
+	if err != nil {
+		return nil, fmt.Errorf("model %q instance %q: %w", cfg.Name, inst.Name, err)
+	}
+	return m, nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
 // recorder is a Sender that records what reaches the client.
@@ -151,7 +153,7 @@ func TestParseConfigAndNewModel(t *testing.T) {
 		{"echo", `{"name":"m","max_batch_size":0,"model_transaction_policy":{"decoupled":true},"parameters":{"mode":{"string_value":"echo"}}}`, ""},
 		{"not decoupled", `{"name":"m","parameters":{"mode":{"string_value":"echo"}}}`, "decoupled: true"},
 		{"batched", `{"name":"m","max_batch_size":8,"model_transaction_policy":{"decoupled":true},"parameters":{"mode":{"string_value":"echo"}}}`, "max_batch_size must be 0"},
-		{"unknown mode", `{"name":"m","model_transaction_policy":{"decoupled":true},"parameters":{"mode":{"string_value":"llama"}}}`, `mode "llama" is not supported`},
+		{"unknown mode", `{"name":"m","model_transaction_policy":{"decoupled":true},"parameters":{"mode":{"string_value":"llama"}}}`, `mode "llama" is not supported (known: echo)`},
 		{"no mode", `{"name":"m","model_transaction_policy":{"decoupled":true}}`, `mode "" is not supported`},
 		{"bad json", `{"name":`, "model config JSON"},
 	}
@@ -160,7 +162,7 @@ func TestParseConfigAndNewModel(t *testing.T) {
 			cfg, err := ParseConfig([]byte(tc.js))
 			var m Model
 			if err == nil {
-				m, err = NewModel(cfg)
+				m, err = NewModel(cfg, Instance{Name: "m_0", Kind: KindCPU}, zerolog.Nop())
 			}
 			if tc.wantErr == "" {
 				if err != nil {

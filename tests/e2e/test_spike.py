@@ -130,3 +130,38 @@ def test_statistics_reported(server):
     assert inf["success"]["count"] == before + 1
     # Timestamps must come from Triton's steady clock: a wall-clock stamp makes queue time absurd.
     assert 0 <= inf["queue"]["ns"] < 60e9 * max(1, inf["queue"]["count"]), inf["queue"]
+
+
+def test_model_logs_reach_triton_verbose_log(triton):
+    # zerolog events of the model go through TRITONSERVER_LogMessage; Debug only with --log-verbose.
+    srv = triton.start([MODEL], extra_args=("--log-verbose=1",))
+    assert grpc_stream(srv, [("logged-req", "x", {})])["logged-req"] == ["x", "FINAL"]
+    lines = [l for l in srv.log().splitlines() if "echo.go" in l and "request=logged-req" in l]
+    assert lines, srv.log()[-3000:]
+    assert "instance=omnikv_spike_0_0" in lines[0] and "model=omnikv_spike" in lines[0], lines[0]
+    srv.stop()
+
+
+def test_bad_config_fails_model_load(triton, tmp_path):
+    src = tmp_path / "src"
+    bad = src / "bad_batch"
+    (bad / "1").mkdir(parents=True)
+    cfg = (triton_model_source() / "config.pbtxt").read_text()
+    cfg = cfg.replace('name: "omnikv_spike"', 'name: "bad_batch"').replace("max_batch_size: 0", "max_batch_size: 8")
+    (bad / "config.pbtxt").write_text(cfg)
+    srv = triton.start(["bad_batch"], source=src, extra_args=("--exit-on-error=false", "--strict-readiness=false"))
+    index = {m["name"]: m for m in json.loads(_post(srv, "/v2/repository/index"))}
+    assert index["bad_batch"]["state"] == "UNAVAILABLE", index
+    assert "max_batch_size must be 0" in index["bad_batch"]["reason"], index
+    srv.stop()
+
+
+def triton_model_source():
+    from conftest import MODEL_REPOSITORY
+    return MODEL_REPOSITORY / MODEL
+
+
+def _post(server, path: str, body: bytes = b"{}") -> bytes:
+    req = urllib.request.Request(server.http_url + path, data=body, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.read()
