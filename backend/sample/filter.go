@@ -14,7 +14,7 @@ const (
 )
 
 // kept describes the survivors of filter. Dense: every id in [0, n) with w[id] > 0 survives.
-// Otherwise: the ids cand[:n], best first, survive. total is the sum of their weights w[id].
+// Otherwise: the ids cand[:n], in no particular order, survive. total is the sum of their weights w[id].
 type kept struct {
 	dense bool
 	n     int
@@ -57,14 +57,16 @@ func (s *Sampler) filter(logits []float32, m float32) kept {
 		return s.dense(logits, m)
 	}
 	if s.p.MinP > 0 {
-		// The best survivor has weight 1: p_i < min_p * p_max  <=>  w_i < min_p.
+		// The best survivor has weight 1 (and stays): p_i < min_p * p_max  <=>  w_i < min_p.
 		minP := float64(s.p.MinP)
-		for i := 1; i < c; i++ {
-			if s.w[s.cand[i]] < minP {
-				c = i
-				break
+		j := 0
+		for _, id := range s.cand[:c] {
+			if s.w[id] >= minP {
+				s.cand[j] = id
+				j++
 			}
 		}
+		c = j
 	}
 	total := 0.0
 	for _, id := range s.cand[:c] {
@@ -168,32 +170,19 @@ func bin(d float64) int {
 }
 
 // nucleus applies top-p alone over all of logits (maximum m) without sorting them all and returns the
-// number of survivors, best first in s.cand.
+// number of survivors, left in s.cand.
 func (s *Sampler) nucleus(logits []float32, m float32) int {
-	c, z := s.nucleusCandidates(logits, m)
-	return s.cutNucleus(logits, c, z)
-}
-
-// cutNucleus applies the top-p cut to the c sorted candidates of nucleusCandidates, falling back to
-// sorting every token if they do not reach top_p, and returns the number of survivors.
-func (s *Sampler) cutNucleus(logits []float32, c int, z float64) int {
-	k, reached := s.cutTopP(c, z)
-	if !reached && c < len(logits) {
-		// Rounding put the crossing past the bins taken: fall back to every token.
-		for i := range logits {
-			s.cand[i] = int32(i)
-		}
-		s.sortCand(logits, len(logits))
-		k, _ = s.cutTopP(len(logits), z)
-	}
+	sure, c, z := s.nucleusCandidates(logits, m)
+	k, _ := s.cutNucleus(logits, sure, c, z)
 	return k
 }
 
-// nucleusCandidates bins the probability mass by distance from the maximum m, finds the bin where the
-// running mass reaches top_p, and leaves the tokens of that bin and the bins before it in s.cand[:c],
-// sorted best first: a superset of the top-p survivors. It fills s.w for every token and returns c and
+// nucleusCandidates bins the probability mass by distance from the maximum m and finds the bin where
+// the running mass reaches top_p. It leaves the tokens of the bins before that one in s.cand[:sure]
+// (all of them survive: less than top_p lies before any of them) and the tokens of that bin in
+// s.cand[sure:c], sorted best first; only those need a rank. It fills s.w for every token and returns
 // the softmax normaliser z (the sum of s.w).
-func (s *Sampler) nucleusCandidates(logits []float32, m float32) (c int, z float64) {
+func (s *Sampler) nucleusCandidates(logits []float32, m float32) (sure, c int, z float64) {
 	top := float64(m)
 	clear(s.mass[:])
 	for i, v := range logits {
@@ -213,18 +202,54 @@ func (s *Sampler) nucleusCandidates(logits []float32, m float32) (c int, z float
 		}
 	}
 	for i, v := range logits {
-		if bin(top-float64(v)) <= last {
+		if bin(top-float64(v)) < last {
+			s.cand[sure] = int32(i)
+			sure++
+		}
+	}
+	c = sure
+	for i, v := range logits {
+		if bin(top-float64(v)) == last {
 			s.cand[c] = int32(i)
 			c++
 		}
 	}
-	s.sortCand(logits, c)
-	return c, z
+	s.sortCand(logits, sure, c)
+	return sure, c, z
 }
 
-// sortCand sorts s.cand[:c] best first.
-func (s *Sampler) sortCand(logits []float32, c int) {
-	slices.SortFunc(s.cand[:c], func(a, b int32) int {
+// cutNucleus makes the top-p cut over the candidates of nucleusCandidates and returns the number of
+// survivors in s.cand. Should rounding make the bins disagree with the exact running sum (the sure
+// tokens already reach top_p, or all candidates fall short of it), it sorts every token and cuts
+// there instead, and reports that it did.
+func (s *Sampler) cutNucleus(logits []float32, sure, c int, z float64) (k int, fellBack bool) {
+	p := float64(s.p.TopP)
+	acc := 0.0
+	for _, id := range s.cand[:sure] {
+		acc += s.w[id] / z
+	}
+	if sure == 0 || acc < p {
+		for k = sure; k < c; k++ {
+			if k > 0 && acc >= p {
+				return k, false
+			}
+			acc += s.w[s.cand[k]] / z
+		}
+		if acc >= p || c == len(logits) {
+			return c, false
+		}
+	}
+	for i := range logits {
+		s.cand[i] = int32(i)
+	}
+	s.sortCand(logits, 0, len(logits))
+	k, _ = s.cutTopP(len(logits), z)
+	return k, true
+}
+
+// sortCand sorts s.cand[from:to] best first.
+func (s *Sampler) sortCand(logits []float32, from, to int) {
+	slices.SortFunc(s.cand[from:to], func(a, b int32) int {
 		if d := cmp.Compare(logits[b], logits[a]); d != 0 {
 			return d
 		}

@@ -252,58 +252,60 @@ func TestDrawDistribution(t *testing.T) {
 	}
 }
 
-// TestNucleusSortsFew checks that top-p alone sorts only a small part of a realistic vocabulary and
-// that the bins it takes already reach top_p (the full-sort fallback is not needed).
+// TestNucleusSortsFew checks that top-p alone sorts only a small part of a realistic vocabulary (the
+// tokens of one bin) and that the bins agree with the exact running sum (no full-sort fallback).
 func TestNucleusSortsFew(t *testing.T) {
 	const vocab = 49152
 	tests := []struct {
 		name     string
 		logits   []float32
 		topP     float32
-		maxShare float64 // most candidates allowed, as a share of vocab
+		maxShare float64 // most tokens sorted allowed, as a share of vocab
 	}{
 		{"bench logits p=0.9", benchLogits(vocab), 0.9, 0.01},
-		{"bench logits p=0.99", benchLogits(vocab), 0.99, 0.1},
-		{"normal scale 3 p=0.9", randomLogits(rand.New(rand.NewPCG(41, 42)), vocab, 3), 0.9, 0.05},
-		{"normal scale 1 p=0.5", randomLogits(rand.New(rand.NewPCG(43, 44)), vocab, 1), 0.5, 0.5},
+		{"bench logits p=0.99", benchLogits(vocab), 0.99, 0.02},
+		{"normal scale 3 p=0.9", randomLogits(rand.New(rand.NewPCG(41, 42)), vocab, 3), 0.9, 0.02},
+		{"normal scale 1 p=0.5", randomLogits(rand.New(rand.NewPCG(43, 44)), vocab, 1), 0.5, 0.05},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := mustNew(t, Params{Temperature: 1, TopP: tc.topP, RepetitionPenalty: 1}, vocab)
 			l := slices.Clone(tc.logits)
 			m := prepare(l, 1)
-			c, z := s.nucleusCandidates(l, m)
-			t.Logf("%d of %d tokens sorted", c, vocab)
-			if float64(c) > tc.maxShare*vocab {
-				t.Errorf("sorted %d candidates, want at most %.0f", c, tc.maxShare*vocab)
+			sure, c, z := s.nucleusCandidates(l, m)
+			t.Logf("%d sure, %d sorted of %d tokens", sure, c-sure, vocab)
+			if float64(c-sure) > tc.maxShare*vocab {
+				t.Errorf("sorted %d tokens, want at most %.0f", c-sure, tc.maxShare*vocab)
 			}
-			k, reached := s.cutTopP(c, z)
-			if !reached {
-				t.Errorf("candidates hold less than top_p: the fallback would run")
+			k, fellBack := s.cutNucleus(l, sure, c, z)
+			if fellBack {
+				t.Errorf("the bins disagreed with the running sum: full-sort fallback ran")
 			}
-			if k < 1 || k > c {
-				t.Errorf("kept %d of %d candidates", k, c)
+			if k < max(sure, 1) || k > c {
+				t.Errorf("kept %d, want between %d sure tokens and %d candidates", k, sure, c)
 			}
 		})
 	}
 }
 
-// TestNucleusFallback hands cutNucleus candidates taken for a smaller top_p than it cuts at, as if
-// rounding had stopped the bins short: the full-sort fallback must still give the reference set.
+// TestNucleusFallback hands cutNucleus candidates binned for another top_p than it cuts at, as if
+// rounding had put the crossing in the wrong bin: the full-sort fallback must give the reference set.
 func TestNucleusFallback(t *testing.T) {
 	logits := randomLogits(rand.New(rand.NewPCG(45, 46)), 3000, 2)
-	for _, p := range []float32{0.5, 0.9, 0.99} {
-		s := mustNew(t, Params{Temperature: 1, TopP: 0.2, RepetitionPenalty: 1}, len(logits))
+	tests := []struct{ binAt, cutAt float32 }{{0.2, 0.5}, {0.2, 0.9}, {0.2, 0.99}, {0.95, 0.3}, {0.99, 0.6}}
+	for _, tc := range tests {
+		s := mustNew(t, Params{Temperature: 1, TopP: tc.binAt, RepetitionPenalty: 1}, len(logits))
 		l := slices.Clone(logits)
 		m := prepare(l, 1)
-		c, z := s.nucleusCandidates(l, m)
-		s.p.TopP = p
-		k := s.cutNucleus(l, c, z)
+		sure, c, z := s.nucleusCandidates(l, m)
+		s.p.TopP = tc.cutAt
+		k, fellBack := s.cutNucleus(l, sure, c, z)
 		got := slices.Clone(s.cand[:k])
 		slices.Sort(got)
-		want := refKeep(logits, Params{Temperature: 1, TopP: p})
-		if k <= c || !slices.Equal(got, want) {
-			t.Errorf("top_p %v from %d short candidates: kept %d ids %v, reference %d ids %v", p, c, k, head(got), len(want), head(want))
+		want := refKeep(logits, Params{Temperature: 1, TopP: tc.cutAt})
+		if !fellBack || !slices.Equal(got, want) {
+			t.Errorf("binned at %v, cut at %v: fell back %v, kept %d ids %v, reference %d ids %v",
+				tc.binAt, tc.cutAt, fellBack, k, head(got), len(want), head(want))
 		}
 	}
 }
