@@ -17,7 +17,16 @@ type Config struct {
 	KVDim    int // kvHeads * headDim
 	PageSize int // tokens per page
 	DType    compute.KVDType
-	MaxPages int // pages of one layer's worth each; 0 = unlimited
+	MaxPages int // resident pages (each one layer's worth); 0 = unlimited
+	// Offload marks the layers whose KV lives in the offload tier (OmniKV's sparse layers); nil = none.
+	Offload []bool // (layers)
+	// Store allocates offload-tier pages; nil = host memory from the device.
+	Store Store
+}
+
+// Store makes pages for the offload tier.
+type Store interface {
+	NewPage(page, kvDim int, dt compute.KVDType) (*compute.KVPage, error)
 }
 
 // Pool hands out pages. It is safe for concurrent use.
@@ -26,6 +35,11 @@ type Pool struct {
 	cfg Config
 
 	mu    sync.Mutex
+	tiers [2]tier // resident, offloaded
+}
+
+// tier is one memory tier's pages.
+type tier struct {
 	free  []*compute.KVPage
 	inUse int // pages handed out
 	made  int // pages ever allocated
@@ -36,6 +50,9 @@ func NewPool(dev compute.Device, cfg Config) (*Pool, error) {
 	if cfg.Layers <= 0 || cfg.KVDim <= 0 || cfg.PageSize <= 0 {
 		return nil, fmt.Errorf("kv cache: invalid config %+v", cfg)
 	}
+	if cfg.Offload != nil && len(cfg.Offload) != cfg.Layers {
+		return nil, fmt.Errorf("kv cache: offload plan has %d layers, the cache %d", len(cfg.Offload), cfg.Layers)
+	}
 	return &Pool{dev: dev, cfg: cfg}, nil
 }
 
@@ -45,46 +62,83 @@ func (p *Pool) Config() Config { return p.cfg }
 // PageBytes is the memory of one page (keys and values).
 func (p *Pool) PageBytes() int { return 2 * p.cfg.PageSize * p.cfg.KVDim * p.cfg.DType.Bytes() }
 
-// InUse returns the number of pages handed out.
+// InUse returns the number of pages handed out, both tiers.
 func (p *Pool) InUse() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.inUse
+	return p.tiers[0].inUse + p.tiers[1].inUse
 }
 
-func (p *Pool) get(n int) ([]*compute.KVPage, error) {
+// Resident returns the number of resident pages handed out (dense layers and staging).
+func (p *Pool) Resident() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cfg.MaxPages > 0 && p.inUse+n > p.cfg.MaxPages {
-		return nil, fmt.Errorf("%w: need %d, %d of %d in use", ErrNoMemory, n, p.inUse, p.cfg.MaxPages)
+	return p.tiers[0].inUse
+}
+
+// Offloaded returns the number of offload-tier pages handed out.
+func (p *Pool) Offloaded() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tiers[1].inUse
+}
+
+func (p *Pool) offloaded(layer int) bool { return p.cfg.Offload != nil && p.cfg.Offload[layer] }
+
+// get hands out n pages of a tier.
+func (p *Pool) get(n int, off bool) ([]*compute.KVPage, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := &p.tiers[0]
+	if off {
+		t = &p.tiers[1]
+	} else if p.cfg.MaxPages > 0 && t.inUse+n > p.cfg.MaxPages {
+		return nil, fmt.Errorf("%w: need %d, %d of %d in use", ErrNoMemory, n, t.inUse, p.cfg.MaxPages)
 	}
 	out := make([]*compute.KVPage, n)
 	for i := range out {
-		if k := len(p.free); k > 0 {
-			out[i] = p.free[k-1]
-			p.free = p.free[:k-1]
+		if k := len(t.free); k > 0 {
+			out[i] = t.free[k-1]
+			t.free = t.free[:k-1]
 			continue
 		}
-		out[i] = p.dev.NewKVPage(p.cfg.PageSize, p.cfg.KVDim, p.cfg.DType)
-		p.made++
+		if off && p.cfg.Store != nil {
+			pg, err := p.cfg.Store.NewPage(p.cfg.PageSize, p.cfg.KVDim, p.cfg.DType)
+			if err != nil {
+				t.free = append(t.free, out[:i]...)
+				return nil, fmt.Errorf("kv cache: offload store: %w", err)
+			}
+			out[i] = pg
+		} else {
+			out[i] = p.dev.NewKVPage(p.cfg.PageSize, p.cfg.KVDim, p.cfg.DType)
+		}
+		t.made++
 	}
-	p.inUse += n
+	t.inUse += n
 	return out, nil
 }
 
-func (p *Pool) put(pages []*compute.KVPage) {
+func (p *Pool) put(pages []*compute.KVPage, off bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.free = append(p.free, pages...)
-	p.inUse -= len(pages)
+	t := &p.tiers[0]
+	if off {
+		t = &p.tiers[1]
+	}
+	t.free = append(t.free, pages...)
+	t.inUse -= len(pages)
 }
 
 // Sequence is one sequence's cache: for each layer, its pages in token order.
 type Sequence struct {
-	pool  *Pool
-	pages [][]*compute.KVPage // (layer, page)
-	len   int                 // tokens stored
-	max   int                 // capacity limit in tokens
+	pool    *Pool
+	pages   [][]*compute.KVPage // (layer, page)
+	staging []*compute.KVPage   // resident pages lent by NewStaging
+	len     int                 // tokens stored
+	max     int                 // capacity limit in tokens
+
+	// Aux is state the forward pass keeps per sequence (OmniKV's selections and staging); Release clears it.
+	Aux any
 }
 
 // NewSequence returns an empty sequence that may grow to maxTokens; page tables are sized for maxTokens up
@@ -123,14 +177,48 @@ func (s *Sequence) Reserve(n int) error {
 		return nil
 	}
 	add := want - have
-	pages, err := s.pool.get(add * len(s.pages))
-	if err != nil {
-		return err
-	}
-	for l := range s.pages {
-		s.pages[l] = append(s.pages[l], pages[l*add:(l+1)*add]...)
+	for _, off := range []bool{false, true} {
+		layers := 0
+		for l := range s.pages {
+			if s.pool.offloaded(l) == off {
+				layers++
+			}
+		}
+		if layers == 0 {
+			continue
+		}
+		pages, err := s.pool.get(add*layers, off)
+		if err != nil {
+			if off { // give back the resident pages taken above: Reserve is all or nothing
+				for l := range s.pages {
+					if !s.pool.offloaded(l) {
+						s.pool.put(s.pages[l][have:], false)
+						s.pages[l] = s.pages[l][:have]
+					}
+				}
+			}
+			return err
+		}
+		i := 0
+		for l := range s.pages {
+			if s.pool.offloaded(l) == off {
+				s.pages[l] = append(s.pages[l], pages[i*add:(i+1)*add]...)
+				i++
+			}
+		}
 	}
 	return nil
+}
+
+// NewStaging lends resident pages for n tokens that stay with the sequence until Release.
+func (s *Sequence) NewStaging(n int) ([]*compute.KVPage, error) {
+	ps := s.pool.cfg.PageSize
+	pages, err := s.pool.get((n+ps-1)/ps, false)
+	if err != nil {
+		return nil, err
+	}
+	s.staging = append(s.staging, pages...)
+	return pages, nil
 }
 
 // Commit records that n reserved tokens were written.
@@ -146,8 +234,9 @@ func (s *Sequence) Truncate(n int) {
 // Release returns every page to the pool; the sequence is empty afterwards.
 func (s *Sequence) Release() {
 	for l, ps := range s.pages {
-		s.pool.put(ps)
+		s.pool.put(ps, s.pool.offloaded(l))
 		s.pages[l] = ps[:0]
 	}
-	s.len = 0
+	s.pool.put(s.staging, false)
+	s.staging, s.len, s.Aux = nil, 0, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
 	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
+	"github.com/omnikv-triton/omnikv-triton/backend/omnikv"
 )
 
 // Step is one sequence's share of a forward call: tokens to append to its cache (one for a decode step, a
@@ -15,6 +16,9 @@ type Step struct {
 	Seq       *kvcache.Sequence
 	Tokens    []int32
 	AllLogits bool // logits for every token of the step, not only the last
+	// Decode marks a generated token being fed back (one token): with OmniKV on, its sparse layers attend to
+	// the selected context. Prompt tokens (Decode false) always use full attention.
+	Decode bool
 }
 
 // State holds the activations of forward calls of up to MaxTokens tokens. One State serves one caller at a
@@ -34,6 +38,9 @@ type State struct {
 	attn      compute.Attention
 	ropeQ     compute.RoPE
 	ropeK     compute.RoPE
+	scoring   compute.SelectScores
+	alphaW    []float32 // OmniKV window weights, oldest first
+	okv       []*okvSeq // (steps) OmniKV state of each step's sequence, nil when dense
 }
 
 // NewState allocates activations for up to maxTokens tokens per forward call, of which at most maxLogits
@@ -60,6 +67,13 @@ func (m *Model) NewState(maxTokens, maxLogits int) *State {
 		ropeK:     *m.rope,
 	}
 	st.ropeK.Heads = c.KVHeads
+	if m.plan != nil {
+		w := 1
+		if m.okv.Selector.Windowed() {
+			w = m.okv.Window
+		}
+		st.alphaW = omnikv.WindowWeights(m.okv.Selector, w)
+	}
 	return st
 }
 
@@ -78,6 +92,9 @@ func (m *Model) Forward(st *State, steps []Step) (int, error) {
 		}
 		if len(s.Tokens) == 0 {
 			return 0, fmt.Errorf("forward: step %d has no tokens", i)
+		}
+		if s.Decode && len(s.Tokens) != 1 {
+			return 0, fmt.Errorf("forward: decode step %d has %d tokens, want 1", i, len(s.Tokens))
 		}
 		if n+len(s.Tokens) > st.MaxTokens {
 			return 0, fmt.Errorf("forward: %d tokens exceed the state's %d", n+len(s.Tokens), st.MaxTokens)
@@ -103,6 +120,23 @@ func (m *Model) Forward(st *State, steps []Step) (int, error) {
 			return 0, fmt.Errorf("forward: %w", err)
 		}
 	}
+	st.okv = st.okv[:0]
+	for i := range steps {
+		var a *okvSeq
+		if m.plan != nil {
+			a = m.okvState(steps[i].Seq)
+			if steps[i].Decode {
+				if a.n == 0 {
+					a.n = steps[i].Seq.Len() // generation without a prompt step seen: every cached token is context
+				}
+				if err := m.okvPrepare(steps[i].Seq, a); err != nil {
+					return 0, fmt.Errorf("forward: %w", err)
+				}
+				a.stats.LastRows = 0
+			}
+		}
+		st.okv = append(st.okv, a)
+	}
 
 	d.Embed(st.x, m.embed, st.ids[:n])
 	for li := range m.layers {
@@ -123,6 +157,16 @@ func (m *Model) Forward(st *State, steps []Step) (int, error) {
 		for i := range steps {
 			s := &steps[i]
 			seq, cnt := s.Seq, len(s.Tokens)
+			kind := omnikv.Dense
+			if a := st.okv[i]; a != nil {
+				kind = m.plan.Kinds[li]
+				if kind == omnikv.Filter {
+					m.okvRecordQueries(a, li, st.q, row, cnt)
+				}
+				if !s.Decode {
+					kind = omnikv.Dense
+				}
+			}
 			pages := seq.Pages(li)
 			d.WriteKV(pages, seq.PageSize(), seq.Len(), st.k, st.v, row, cnt)
 			st.attn = compute.Attention{
@@ -131,7 +175,19 @@ func (m *Model) Forward(st *State, steps []Step) (int, error) {
 				Scale: float32(1 / math.Sqrt(float64(c.HeadDim))),
 				Pages: pages, Page: seq.PageSize(), Len: seq.Len() + cnt,
 			}
+			if kind == omnikv.Sparse {
+				// The selected context rows and this turn's generated tokens, all in staging.
+				a := st.okv[i]
+				staging := a.staging[li]
+				d.WriteKV(staging, seq.PageSize(), a.kCap+a.step, st.k, st.v, row, 1)
+				sel := a.attnSel[m.plan.Source[li]]
+				st.attn.Pages, st.attn.Sel = staging, sel
+				st.attn.Pos0, st.attn.Len = a.kCap+a.genCap, a.kCap+a.genCap
+			}
 			d.Attend(&st.attn)
+			if kind == omnikv.Filter {
+				m.okvSelect(st, seq, st.okv[i], li)
+			}
 			row += cnt
 		}
 		d.MatMul(st.xn, st.att, l.o, n)
@@ -145,7 +201,16 @@ func (m *Model) Forward(st *State, steps []Step) (int, error) {
 		d.Add(st.x, st.xn, n)
 	}
 	for i := range steps {
-		steps[i].Seq.Commit(len(steps[i].Tokens))
+		s := &steps[i]
+		s.Seq.Commit(len(s.Tokens))
+		if a := st.okv[i]; a != nil {
+			if s.Decode {
+				a.step++
+				a.stats.Steps++
+			} else {
+				m.okvBeginTurn(s.Seq)
+			}
+		}
 	}
 
 	// Logits for the wanted rows only.

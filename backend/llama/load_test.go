@@ -143,7 +143,7 @@ func writeST(t *testing.T, dir string, ts []*weights.Tensor) {
 
 func TestGGUFUnsupportedArchitecture(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "m.gguf")
-	kv := []weights.KV{{"general.architecture", "falcon"}, {"tokenizer.ggml.tokens", []string{"a", "b"}}}
+	kv := []weights.KV{{Key: "general.architecture", Value: "falcon"}, {Key: "tokenizer.ggml.tokens", Value: []string{"a", "b"}}}
 	vec := &weights.Tensor{Name: "token_embd.weight", Type: weights.F32, Shape: []int{2, 4}, Data: make([]byte, 32)}
 	if err := weights.WriteGGUF(p, kv, []*weights.Tensor{vec}); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
+	"github.com/omnikv-triton/omnikv-triton/backend/omnikv"
 	"github.com/omnikv-triton/omnikv-triton/backend/weights"
 )
 
@@ -20,6 +21,8 @@ type Model struct {
 	output *compute.Weight // (vocab, hidden); the embedding table when tied
 	layers []layer
 	rope   *compute.RoPE
+	okv    omnikv.Config // OmniKV (Enabled false: dense)
+	plan   *omnikv.Plan  // nil when dense
 }
 
 type layer struct {
