@@ -21,7 +21,7 @@ func newTokenizer(n int) *Tokenizer {
 		vocab:   make(map[string]int32, n),
 		special: make([]bool, n),
 		added:   make([]bool, n),
-		bos:     -1, eos: -1, unk: -1, pad: -1,
+		bos:     -1, eos: -1, unk: -1, pad: -1, bpeUnk: -1,
 	}
 	for i := range t.byteIDs {
 		t.byteIDs[i] = -1

@@ -93,8 +93,7 @@ func FromGGUF(v GGUFVocab) (*Tokenizer, error) {
 		if err := t.setMerges(pairs); err != nil {
 			return nil, fmt.Errorf("gguf vocab: tokenizer.ggml.merges: %w", err)
 		}
-		// The unknown token of a byte-level vocab is never produced: every byte has a token.
-		t.unk = -1
+		// Like transformers' conversion of a gpt2 GGUF vocab, bytes without a token are dropped, not unk.
 	case "llama":
 		t.kind = SentencePiece
 		if len(v.Scores) != n {
@@ -102,6 +101,7 @@ func FromGGUF(v GGUFVocab) (*Tokenizer, error) {
 		}
 		t.scores = append([]float32(nil), v.Scores...)
 		t.byteFallback = true
+		t.bpeUnk = t.unk
 		if v.AddSpacePrefix {
 			t.prepend = prependNormalizer
 			t.stripLeading = 1

@@ -151,7 +151,7 @@ func FromTokenizerJSON(tokJSON, tokConfigJSON []byte) (*Tokenizer, error) {
 		if !ok {
 			return nil, fmt.Errorf("tokenizer.json: model.unk_token %q is not in the vocab", *m.UnkToken)
 		}
-		t.unk = id
+		t.unk, t.bpeUnk = id, id
 	}
 	if err := t.hfPipeline(&f, m.ByteFallback); err != nil {
 		return nil, fmt.Errorf("tokenizer.json: %w", err)

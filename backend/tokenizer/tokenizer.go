@@ -49,7 +49,8 @@ type Tokenizer struct {
 	byteIDs      [256]int32    // ids of <0xNN> tokens, -1 when absent
 	stripLeading int           // decoder removes this many leading spaces (SentencePiece)
 
-	bos, eos, unk, pad int32   // -1 = none
+	bos, eos, unk, pad int32   // -1 = none (from the config or GGUF ids; informational)
+	bpeUnk             int32   // the model's unknown token for symbols not in the vocab, or -1: dropped
 	eosIDs             []int32 // ids that end generation
 	prefix, suffix     []int32 // added around the text when Encode's addSpecial is set
 
@@ -221,11 +222,11 @@ func (t *Tokenizer) hasBytes(s string) bool {
 // appendUnk adds the unknown token (fused with a preceding one when fuse_unk is set); without an unk token the
 // symbol is dropped, as Hugging Face's BPE does.
 func (t *Tokenizer) appendUnk(sym []int32) []int32 {
-	if t.unk < 0 {
+	if t.bpeUnk < 0 {
 		return sym
 	}
-	if t.fuseUnk && len(sym) > 0 && sym[len(sym)-1] == t.unk {
+	if t.fuseUnk && len(sym) > 0 && sym[len(sym)-1] == t.bpeUnk {
 		return sym
 	}
-	return append(sym, t.unk)
+	return append(sym, t.bpeUnk)
 }

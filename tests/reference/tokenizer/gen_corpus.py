@@ -41,7 +41,7 @@ HAND = [
     "Supercalifragilisticexpialidocious", "pneumonoultramicroscopicsilicovolcanoconiosis",
     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "ababababababababababab", "the the the the the",
     "\u00e9", "e\u0301", "\u0041\u030a", "\u1e9b\u0323", "क्षि", "g̈", "Z͑ͫ̓ͪ̂ͫ̽͏̴̙̤̞͉͚̯̞̠͍algo",
-    "\x7f", "\x01\x02", "\u00ad soft hyphen", "\ufeffBOM", "\u2028 line sep", "\u0085 nel",
+    "\x7f", "\x01\x02", "\x04\x16 bytes SmolLM2 has no token for", "\U00040000 plane 4", "\U0010fffd", "\u00ad soft hyphen", "\ufeffBOM", "\u2028 line sep", "\u0085 nel",
     "½ cup", "3×4=12", "∑∫∂√∞", "α+β=γ", "°C", "€100 £50 ¥1000", "™®©",
     "Mr. Smith went to Washington, D.C., on Jan. 5th.", "Q: What's 2+2? A: 4.",
     "The year 1999 and 2000 and 2026.", "Call me at 5551234567 tomorrow.",
