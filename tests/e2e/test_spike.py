@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import queue
+import time
 import urllib.error
 import urllib.request
 
@@ -132,14 +133,40 @@ def test_statistics_reported(server):
     assert 0 <= inf["queue"]["ns"] < 60e9 * max(1, inf["queue"]["count"]), inf["queue"]
 
 
-def test_model_logs_reach_triton_verbose_log(triton):
+@pytest.fixture(scope="module")
+def verbose_server(triton):
+    return triton.start([MODEL], extra_args=("--log-verbose=1",))
+
+
+def test_model_logs_reach_triton_verbose_log(verbose_server):
     # zerolog events of the model go through TRITONSERVER_LogMessage; Debug only with --log-verbose.
-    srv = triton.start([MODEL], extra_args=("--log-verbose=1",))
+    srv = verbose_server
     assert grpc_stream(srv, [("logged-req", "x", {})])["logged-req"] == ["x", "FINAL"]
     lines = [l for l in srv.log().splitlines() if "echo.go" in l and "request=logged-req" in l]
     assert lines, srv.log()[-3000:]
     assert "instance=omnikv_spike_0_0" in lines[0] and "model=omnikv_spike" in lines[0], lines[0]
-    srv.stop()
+
+
+def test_client_cancel_stops_the_request(verbose_server):
+    # Cancelling the gRPC stream reaches the model through TRITONBACKEND_ResponseFactoryIsCancelled.
+    srv = verbose_server
+    q: queue.Queue = queue.Queue()
+    client = grpcclient.InferenceServerClient(srv.grpc_url)
+    client.start_stream(callback=lambda result, error: q.put((result, error)))
+    words = " ".join(f"w{i}" for i in range(40))
+    client.async_stream_infer(MODEL, [_text_input(words)], request_id="cancel-me", parameters={"echo_delay_ms": 50})
+    result, error = q.get(timeout=10)
+    assert error is None and result.as_numpy("text_output")[0] == b"w0"
+    client.stop_stream(cancel_requests=True)
+    client.close()
+    deadline = time.monotonic() + 10
+    while "client cancelled" not in srv.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ended = [l for l in srv.log().splitlines() if "cancel-me" in l and " ended: " in l]
+    assert ended and "client cancelled after" in ended[0], srv.log()[-3000:]
+    n = int(ended[0].split("client cancelled after ")[1].split()[0])
+    assert 1 <= n < 40, ended[0]
+    assert grpc_stream(srv, [("after-cancel", "ok", {})])["after-cancel"] == ["ok", "FINAL"]
 
 
 def test_bad_config_fails_model_load(triton, tmp_path):
