@@ -9,8 +9,9 @@
 //
 // A Sampler is built once per sequence and allocates nothing per token afterwards: every buffer it needs
 // is sized to the vocabulary in New. Top-k and top-p never sort the whole vocabulary: top-k keeps a
-// min-heap of k entries, top-p first bins probability mass by logit distance from the maximum and sorts
-// only the tokens in the bins that reach p.
+// min-heap of k entries, top-p first bins probability mass by logit distance from the maximum (1/8 nat per
+// bin): the bins before the one where the mass reaches p survive whole, and only the tokens of that
+// one bin are sorted.
 //
 // The package is a leaf: it imports no other package of this project. A Sampler is not safe for
 // concurrent use; a StopMatcher neither.
