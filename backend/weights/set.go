@@ -126,10 +126,18 @@ func (s *Set) Names() []string {
 	return names
 }
 
-// Close unmaps every file. Tensor data must not be used afterwards. Calling Close twice is harmless.
+// Close unmaps every file and sets each Tensor's Data to nil; slices of it taken earlier must not be used
+// afterwards. Calling Close twice is harmless.
 func (s *Set) Close() error {
 	if s == nil {
 		return nil
+	}
+	if len(s.unmap) > 0 {
+		// Drop the slices into the mappings, so that a use after Close reads an empty slice rather
+		// than faulting on unmapped memory.
+		for _, t := range s.Tensors {
+			t.Data = nil
+		}
 	}
 	var errs []error
 	for _, f := range s.unmap {
