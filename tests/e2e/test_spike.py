@@ -192,3 +192,40 @@ def _post(server, path: str, body: bytes = b"{}") -> bytes:
     req = urllib.request.Request(server.http_url + path, data=body, method="POST")
     with urllib.request.urlopen(req, timeout=10) as r:
         return r.read()
+
+
+def test_unload_during_stream_and_reload(triton):
+    # Explicit model control: unloading while a request streams must end that request (all words
+    # or an error), not crash; the Go library is never really unloaded (-z nodelete), so loading
+    # the model again re-runs TRITONBACKEND_Initialize in the same runtime and must work.
+    srv = triton.start([MODEL], extra_args=("--model-control-mode=explicit", f"--load-model={MODEL}"))
+    q: queue.Queue = queue.Queue()
+    client = grpcclient.InferenceServerClient(srv.grpc_url)
+    client.start_stream(callback=lambda result, error: q.put((result, error)))
+    client.async_stream_infer(MODEL, [_text_input(" ".join(f"u{i}" for i in range(20)))], request_id="unload",
+                              parameters={"echo_delay_ms": 50}, enable_empty_final_response=True)
+    result, error = q.get(timeout=10)
+    assert error is None
+    _post(srv, f"/v2/repository/models/{MODEL}/unload")
+    got, ended = 1, False
+    while not ended:
+        result, error = q.get(timeout=20)
+        if error is not None:
+            ended = True
+            break
+        got += result.as_numpy("text_output") is not None
+        ended = result.get_response().parameters["triton_final_response"].bool_param
+    client.stop_stream()
+    client.close()
+    # Observed with 2.51.0: the unload waits for the streaming request, which completes.
+    assert (error is None and got == 20) or (error is not None and got < 20), (got, error)
+    assert srv.alive()
+    deadline = time.monotonic() + 20
+    while "successfully unloaded 'omnikv_spike'" not in srv.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "successfully unloaded 'omnikv_spike'" in srv.log()
+    _post(srv, f"/v2/repository/models/{MODEL}/load")
+    assert grpc_stream(srv, [("reloaded", "back again", {})])["reloaded"] == ["back", " again", "FINAL"]
+    # Observed with 2.51.0: the backend library stays loaded across a model unload and reload.
+    assert srv.log().count("initialized (server backend API") == 1, srv.log()[-3000:]
+    srv.stop()
