@@ -107,3 +107,16 @@ func TestParallelForNoAllocs(t *testing.T) {
 		t.Fatalf("parallelForW: %v allocations per call, want 0", a)
 	}
 }
+
+type nopBody struct{ n atomic.Int64 }
+
+func (b *nopBody) run(lo, hi int) { b.n.Add(int64(hi - lo)) }
+
+// BenchmarkParallelForDispatch measures the fixed cost of one parallel loop (waking the helpers and
+// waiting for them), the overhead each matmul of a decode step pays.
+func BenchmarkParallelForDispatch(b *testing.B) {
+	body := &nopBody{}
+	for i := 0; i < b.N; i++ {
+		parallelFor(64, body)
+	}
+}

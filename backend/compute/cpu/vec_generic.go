@@ -2,9 +2,6 @@
 
 package cpu
 
-// hasAVX2 reports whether the assembly kernels are in use; never in this build.
-const hasAVX2 = false
-
 // dotF32 returns sum_i a[i]*b[i]; len(a) == len(b).
 func dotF32(a, b []float32) float32 { return dotF32Go(a, b) }
 
