@@ -48,6 +48,9 @@ var (
 	instances = map[*C.TRITONBACKEND_ModelInstance]*instanceState{}
 	// logger is what models log through (set in TRITONBACKEND_Initialize).
 	logger = zerolog.Nop()
+	// backendConfig holds the --backend-config=omnikv,key=value settings (set in
+	// TRITONBACKEND_Initialize, read-only afterwards).
+	backendConfig = map[string]string{}
 )
 
 // TRITONBACKEND_Initialize: Triton calls this once when it loads the library, before any model
@@ -67,8 +70,26 @@ func TRITONBACKEND_Initialize(backend *C.TRITONBACKEND_Backend) *C.TRITONSERVER_
 		if err := check(C.TRITONBACKEND_BackendName(backend, &name), "TRITONBACKEND_BackendName"); err != nil {
 			return err
 		}
+		var msg *C.TRITONSERVER_Message // owned by Triton: never delete it
+		if err := check(C.TRITONBACKEND_BackendConfig(backend, &msg), "TRITONBACKEND_BackendConfig"); err != nil {
+			return err
+		}
+		var (
+			base *C.char
+			size C.size_t
+		)
+		if err := check(C.TRITONSERVER_MessageSerializeToJson(msg, &base, &size), "TRITONSERVER_MessageSerializeToJson"); err != nil {
+			return err
+		}
+		bc, err := serve.ParseBackendConfig(C.GoBytes(unsafe.Pointer(base), C.int(size)))
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		backendConfig = bc
+		mu.Unlock()
 		logger = newLogger()
-		logInfo(fmt.Sprintf("omnikv backend %q initialized (server backend API %d.%d)", C.GoString(name), major, minor))
+		logInfo(fmt.Sprintf("omnikv backend %q initialized (server backend API %d.%d, backend config %v)", C.GoString(name), major, minor, bc))
 		return nil
 	})
 }
@@ -96,6 +117,7 @@ func TRITONBACKEND_ModelInitialize(model *C.TRITONBACKEND_Model) *C.TRITONSERVER
 			return err
 		}
 		mu.Lock()
+		cfg.Backend = backendConfig
 		models[model] = &modelState{cfg: cfg}
 		mu.Unlock()
 		logInfo(fmt.Sprintf("model %q version %d loaded from %s (mode %q)", cfg.Name, cfg.Version, cfg.RepositoryDir, cfg.Params["mode"]))
@@ -127,7 +149,7 @@ func readModelConfig(model *C.TRITONBACKEND_Model) (serve.Config, error) {
 	if err := check(C.TRITONBACKEND_ModelConfig(model, 1, &msg), "TRITONBACKEND_ModelConfig"); err != nil {
 		return serve.Config{}, err
 	}
-	defer C.TRITONSERVER_MessageDelete(msg)
+	defer C.TRITONSERVER_MessageDelete(msg) // the model config message is ours to delete
 	var (
 		base *C.char
 		size C.size_t

@@ -105,12 +105,14 @@ TRITONSERVER_Error* TRITONSERVER_LogMessage(
 // Backend, model, instance.
 TRITONSERVER_Error* TRITONBACKEND_ApiVersion(uint32_t* major, uint32_t* minor);
 TRITONSERVER_Error* TRITONBACKEND_BackendName(TRITONBACKEND_Backend* backend, const char** name);
+// The backend config message stays Triton's (do not delete it); {"cmdline": {"key": "value"}}.
 TRITONSERVER_Error* TRITONBACKEND_BackendConfig(
 	TRITONBACKEND_Backend* backend, TRITONSERVER_Message** backend_config);
 TRITONSERVER_Error* TRITONBACKEND_ModelName(TRITONBACKEND_Model* model, const char** name);
 TRITONSERVER_Error* TRITONBACKEND_ModelVersion(TRITONBACKEND_Model* model, uint64_t* version);
 TRITONSERVER_Error* TRITONBACKEND_ModelRepository(
 	TRITONBACKEND_Model* model, TRITONBACKEND_ArtifactType* artifact_type, const char** location);
+// The model config message is the caller's: delete it with TRITONSERVER_MessageDelete.
 TRITONSERVER_Error* TRITONBACKEND_ModelConfig(
 	TRITONBACKEND_Model* model, const uint32_t config_version, TRITONSERVER_Message** model_config);
 TRITONSERVER_Error* TRITONBACKEND_ModelInstanceName(

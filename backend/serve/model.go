@@ -134,6 +134,27 @@ type Config struct {
 	Decoupled     bool
 	// Params are the config's `parameters { key: .. value { string_value: .. } }` entries.
 	Params map[string]string
+	// Backend holds the server's `--backend-config=omnikv,<key>=<value>` settings (plus the
+	// entries Triton adds itself, such as "default-max-batch-size").
+	Backend map[string]string
+}
+
+// ParseBackendConfig reads the JSON backend configuration Triton hands a backend,
+// {"cmdline": {"key": "value", ...}}, into a map.
+func ParseBackendConfig(js []byte) (map[string]string, error) {
+	var raw struct {
+		Cmdline map[string]string `json:"cmdline"`
+	}
+	if len(js) == 0 {
+		return map[string]string{}, nil
+	}
+	if err := json.Unmarshal(js, &raw); err != nil {
+		return nil, Errorf(CodeInvalidArg, "backend config JSON: %w", err)
+	}
+	if raw.Cmdline == nil {
+		raw.Cmdline = map[string]string{}
+	}
+	return raw.Cmdline, nil
 }
 
 // ParseConfig reads the JSON form of a model configuration (as Triton serializes it) into a

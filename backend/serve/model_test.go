@@ -179,3 +179,31 @@ func TestParseConfigAndNewModel(t *testing.T) {
 		})
 	}
 }
+
+func TestParseBackendConfig(t *testing.T) {
+	tests := []struct {
+		js      string
+		want    map[string]string
+		wantErr bool
+	}{
+		{`{"cmdline":{"auto-complete-config":"true","kv_pages":"64"}}`, map[string]string{"auto-complete-config": "true", "kv_pages": "64"}, false},
+		{`{}`, map[string]string{}, false},
+		{``, map[string]string{}, false},
+		{`{"cmdline":{"n":5}}`, nil, true},
+		{`[`, nil, true},
+	}
+	for _, tc := range tests {
+		got, err := ParseBackendConfig([]byte(tc.js))
+		if (err != nil) != tc.wantErr {
+			t.Fatalf("%s: err = %v, want error %v", tc.js, err, tc.wantErr)
+		}
+		if len(got) != len(tc.want) {
+			t.Fatalf("%s: got %v, want %v", tc.js, got, tc.want)
+		}
+		for k, v := range tc.want {
+			if got[k] != v {
+				t.Errorf("%s: %s = %q, want %q", tc.js, k, got[k], v)
+			}
+		}
+	}
+}

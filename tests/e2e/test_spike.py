@@ -135,7 +135,7 @@ def test_statistics_reported(server):
 
 @pytest.fixture(scope="module")
 def verbose_server(triton):
-    return triton.start([MODEL], extra_args=("--log-verbose=1",))
+    return triton.start([MODEL], extra_args=("--log-verbose=1", "--backend-config=omnikv,e2e_marker=42"))
 
 
 def test_model_logs_reach_triton_verbose_log(verbose_server):
@@ -145,6 +145,9 @@ def test_model_logs_reach_triton_verbose_log(verbose_server):
     lines = [l for l in srv.log().splitlines() if "echo.go" in l and "request=logged-req" in l]
     assert lines, srv.log()[-3000:]
     assert "instance=omnikv_spike_0_0" in lines[0] and "model=omnikv_spike" in lines[0], lines[0]
+    # --backend-config=omnikv,key=value reaches the backend (TRITONBACKEND_BackendConfig).
+    init = [l for l in srv.log().splitlines() if "initialized (server backend API" in l]
+    assert init and "e2e_marker:42" in init[0], init
 
 
 def test_client_cancel_stops_the_request(verbose_server):
