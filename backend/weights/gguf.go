@@ -244,6 +244,9 @@ func parseGGUF(data []byte) (map[string]*Tensor, *Metadata, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if sw := version>>24 | version<<24 | version>>8&0xff00 | version<<8&0xff0000; sw == 2 || sw == 3 {
+		return nil, nil, fmt.Errorf("big-endian GGUF (version %d) is not supported", sw)
+	}
 	if version != 2 && version != 3 {
 		return nil, nil, fmt.Errorf("unsupported GGUF version %d (want 2 or 3)", version)
 	}

@@ -180,6 +180,7 @@ func TestGGUFBad(t *testing.T) {
 		{"empty", nil, "magic: truncated"},
 		{"bad magic", []byte("GGMLxxxxxxxxxxxxxxxxxxxxxxxx"), "bad magic"},
 		{"version 1", new(rawGGUF).header(1, 0, 0).Bytes(), "unsupported GGUF version 1"},
+		{"big-endian", []byte("GGUF\x00\x00\x00\x03\x00\x00\x00\x00\x00\x00\x00\x00"), "big-endian GGUF (version 3)"},
 		{"version 4", new(rawGGUF).header(4, 0, 0).Bytes(), "unsupported GGUF version 4"},
 		{"truncated counts", []byte("GGUF\x03\x00\x00\x00\x00"), "tensor count: truncated"},
 		{"absurd tensor count", new(rawGGUF).header(3, 1<<40, 0).Bytes(), "tensor count: count 1099511627776"},
