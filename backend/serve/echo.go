@@ -63,12 +63,12 @@ func (e *Echo) Run(ctx context.Context, req *Request, out Sender) error {
 		if delay > 0 {
 			select {
 			case <-ctx.Done():
-				return Errorf(CodeCancelled, "echo: %w", ctx.Err())
+				return Errorf(CodeCancelled, "echo: stopped after %d words: %w", i, context.Cause(ctx))
 			case <-time.After(delay):
 			}
 		}
 		if out.Cancelled() {
-			return Errorf(CodeCancelled, "echo: client cancelled after %d words", i)
+			return Errorf(CodeCancelled, "echo: stopped after %d words: client cancelled the request", i)
 		}
 		if i > 0 {
 			w = " " + w

@@ -97,7 +97,8 @@ func TestEchoStopsWhenCancelled(t *testing.T) {
 	if CodeOf(err) != CodeCancelled || len(rec.responses) != 0 {
 		t.Errorf("cancelled ctx: err %v, %d responses; want CANCELLED and none", err, len(rec.responses))
 	}
-	rec = &recorder{cancelled: true}
+	rec = &recorder{}
+	rec.cancelled.Store(true)
 	err = Serve(context.Background(), &Echo{}, echoRequest("a b c", nil), rec)
 	if CodeOf(err) != CodeCancelled || len(rec.responses) != 0 {
 		t.Errorf("client cancelled: err %v, %d responses; want CANCELLED and none", err, len(rec.responses))

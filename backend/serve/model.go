@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -29,9 +30,13 @@ type Sender interface {
 	SendError(err error) error
 	// Finish sends a final flag with no payload.
 	Finish() error
-	// Cancelled reports whether the client has gone away.
+	// Cancelled reports whether the client has gone away. Unlike the other methods it may be
+	// called concurrently with them.
 	Cancelled() bool
 }
+
+// CancelPoll is how often Serve asks the Sender whether the client cancelled.
+var CancelPoll = 50 * time.Millisecond
 
 // Model serves requests of one loaded model.
 type Model interface {
@@ -48,10 +53,14 @@ type Model interface {
 
 // Serve runs m.Run for req and guarantees that exactly one final response reaches out: the one
 // Run sent, or the error Run returned, or a CodeInternal error if Run panicked. Responses that
-// Run tries to send after a final one are refused with an error. Serve returns the error that
-// ended the request (nil on success).
+// Run tries to send after a final one are refused with an error. The ctx given to Run is also
+// cancelled, with a CodeCancelled cause, when the client cancels (polled every CancelPoll).
+// Serve returns the error that ended the request (nil on success).
 func Serve(ctx context.Context, m Model, req *Request, out Sender) (err error) {
 	g := &guard{out: out}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go watchCancel(ctx, out, cancel)
 	defer func() {
 		if p := recover(); p != nil {
 			err = &Error{Code: CodeInternal, Err: &PanicError{Value: p, Stack: debug.Stack()}}
@@ -68,6 +77,23 @@ func Serve(ctx context.Context, m Model, req *Request, out Sender) (err error) {
 		err = g.Finish()
 	}()
 	return m.Run(ctx, req, g)
+}
+
+// watchCancel cancels ctx when out reports the client gone; it returns when ctx is done.
+func watchCancel(ctx context.Context, out Sender, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(CancelPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if out.Cancelled() {
+				cancel(Errorf(CodeCancelled, "client cancelled the request"))
+				return
+			}
+		}
+	}
 }
 
 // PanicError is a recovered panic: Error() says what panicked, Stack holds the goroutine's stack

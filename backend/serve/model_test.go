@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -14,7 +16,7 @@ type recorder struct {
 	responses []Response
 	errs      []error
 	finishes  int
-	cancelled bool
+	cancelled atomic.Bool
 }
 
 func (r *recorder) Send(resp Response) error { r.responses = append(r.responses, resp); return nil }
@@ -23,7 +25,7 @@ func (r *recorder) SendError(err error) error {
 	return nil
 }
 func (r *recorder) Finish() error   { r.finishes++; return nil }
-func (r *recorder) Cancelled() bool { return r.cancelled }
+func (r *recorder) Cancelled() bool { return r.cancelled.Load() }
 
 // finals counts the final responses that reached the client.
 func (r *recorder) finals() int {
@@ -205,5 +207,28 @@ func TestParseBackendConfig(t *testing.T) {
 				t.Errorf("%s: %s = %q, want %q", tc.js, k, got[k], v)
 			}
 		}
+	}
+}
+
+func TestServeCancelsContextWhenClientLeaves(t *testing.T) {
+	rec := &recorder{}
+	started := make(chan struct{})
+	run := funcModel(func(ctx context.Context, _ *Request, _ Sender) error {
+		close(started)
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(10 * time.Second):
+			return errors.New("ctx was never cancelled")
+		}
+	})
+	go func() { <-started; rec.cancelled.Store(true) }()
+	t0 := time.Now()
+	err := Serve(context.Background(), run, &Request{}, rec)
+	if CodeOf(err) != CodeCancelled {
+		t.Fatalf("err = %v (code %v), want CANCELLED", err, CodeOf(err))
+	}
+	if d := time.Since(t0); d > 5*CancelPoll+time.Second {
+		t.Errorf("cancellation took %v", d)
 	}
 }
