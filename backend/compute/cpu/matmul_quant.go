@@ -223,19 +223,26 @@ func rowDotQ8_0Go(w []byte, x []float32) float32 {
 	return s
 }
 
-// rowDotF32Go, rowDotF16Go and rowDotBF16Go convert 256 values at a time into a stack buffer and take its
-// dot product with x (the pure-Go row dots of the plain float types).
+// rowDotF32Go is the pure-Go row dot for F32 weights stored little-endian.
 func rowDotF32Go(w []byte, x []float32) float32 {
-	var buf [256]float32
-	var s float32
-	for off := 0; off < len(x); off += 256 {
-		k := min(256, len(x)-off)
-		dequantF32Go(buf[:k], w[4*off:])
-		s += dotF32Go(buf[:k], x[off:off+k])
+	w = w[:4*len(x)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v := w[4*i : 4*i+16]
+		s0 += math.Float32frombits(binary.LittleEndian.Uint32(v)) * x[i]
+		s1 += math.Float32frombits(binary.LittleEndian.Uint32(v[4:])) * x[i+1]
+		s2 += math.Float32frombits(binary.LittleEndian.Uint32(v[8:])) * x[i+2]
+		s3 += math.Float32frombits(binary.LittleEndian.Uint32(v[12:])) * x[i+3]
 	}
-	return s
+	for ; i < len(x); i++ {
+		s0 += math.Float32frombits(binary.LittleEndian.Uint32(w[4*i:])) * x[i]
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
+// rowDotF16Go and rowDotBF16Go convert 256 values at a time into a stack buffer and take its dot product
+// with x.
 func rowDotF16Go(w []byte, x []float32) float32 {
 	var buf [256]float32
 	var s float32
