@@ -137,3 +137,39 @@ func llama2AsGGUF(t testing.TB) *Tokenizer {
 	}
 	return tok
 }
+
+// TestStopIDs checks BOS/EOS and the end-of-turn ids that the real models stop on.
+func TestStopIDs(t *testing.T) {
+	cases := []struct {
+		name     string
+		load     func(testing.TB) *Tokenizer
+		bos, eos string
+		stops    []string
+	}{
+		{"smollm2", smolFromGGUF, "<|im_start|>", "<|im_end|>", []string{"<|im_end|>", "<|endoftext|>"}},
+		{"llama3", func(t testing.TB) *Tokenizer { return fromCacheJSON(t, "llama3") }, "<|begin_of_text|>", "<|end_of_text|>",
+			[]string{"<|end_of_text|>", "<|eot_id|>"}},
+		{"llama2", func(t testing.TB) *Tokenizer { return fromCacheJSON(t, "llama2") }, "<s>", "</s>", []string{"</s>"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tok := c.load(t)
+			if got := tok.TokenString(tok.BOS()); got != c.bos {
+				t.Errorf("BOS = %d %q, want %q", tok.BOS(), got, c.bos)
+			}
+			if got := tok.TokenString(tok.EOS()); got != c.eos {
+				t.Errorf("EOS = %d %q, want %q", tok.EOS(), got, c.eos)
+			}
+			var stops []string
+			for _, id := range tok.EOSIDs() {
+				if !tok.IsSpecial(id) {
+					t.Errorf("stop id %d %q is not special", id, tok.TokenString(id))
+				}
+				stops = append(stops, tok.TokenString(id))
+			}
+			if !slices.Equal(stops, c.stops) {
+				t.Errorf("EOSIDs spell %q, want %q", stops, c.stops)
+			}
+		})
+	}
+}

