@@ -237,3 +237,34 @@ func TestLongWord(t *testing.T) {
 		t.Fatalf("Encode of a 200 KB word took %v, of a 12.5 KB word %v: worse than n log n", large, small)
 	}
 }
+
+func TestApplyChatVariants(t *testing.T) {
+	const official = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+	const smol = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+	user := []Message{{"user", " hi\x1f\n"}}
+	cases := []struct {
+		name, tmpl string
+		msgs       []Message
+		gen        bool
+		want       string
+	}{
+		{"llama3 official without prompt", official, user, false, "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>"},
+		{"llama3 official with prompt", official, user, true,
+			"<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"},
+		{"smol default system", smol, []Message{{"user", "a"}}, false,
+			"<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\na<|im_end|>\n"},
+		{"smol own system", smol, []Message{{"system", "S"}, {"user", "a"}}, true,
+			"<|im_start|>system\nS<|im_end|>\n<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\n"},
+		{"smol no messages", smol, nil, true, "<|im_start|>assistant\n"},
+	}
+	tok := tinyByteLevel(t) // no BOS: the Llama-3 rendering starts with "" for bos_token
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tok.SetChatTemplate(c.tmpl)
+			got, err := tok.ApplyChat(c.msgs, c.gen)
+			if err != nil || got != c.want {
+				t.Errorf("ApplyChat = %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+}
