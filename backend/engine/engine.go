@@ -15,13 +15,12 @@ import (
 
 // Options configure an engine.
 type Options struct {
-	MaxSequences  int             // sequences running at once (default 8)
-	StepTokens    int             // tokens per forward step, prefill chunks included (default 256)
-	PageSize      int             // tokens per KV page (default 64)
-	KVDType       compute.KVDType // default fp16
-	MaxKVPages    int             // page limit across sequences (0 = unlimited)
-	MaxQueue      int             // submissions waiting to start (default 64)
-	KeepAllLogits bool            // unused by generation; kept for callers that want every prompt position
+	MaxSequences int             // sequences running at once (default 8)
+	StepTokens   int             // tokens per forward step, prefill chunks included (default 256)
+	PageSize     int             // tokens per KV page (default 64)
+	KVDType      compute.KVDType // default fp16
+	MaxKVPages   int             // page limit across sequences (0 = unlimited)
+	MaxQueue     int             // submissions waiting to start (default 64)
 }
 
 func (o *Options) defaults() {
@@ -92,6 +91,7 @@ func New(m *llama.Model, opt Options) (*Engine, error) {
 	opt.defaults()
 	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{
 		Layers: m.Layers, KVDim: m.KVDim(), PageSize: opt.PageSize, DType: opt.KVDType, MaxPages: opt.MaxKVPages,
+		Offload: m.OffloadLayers(),
 	})
 	if err != nil {
 		return nil, err

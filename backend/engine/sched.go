@@ -99,7 +99,7 @@ func (e *Engine) loop() {
 		budget := e.opt.StepTokens
 		for _, h := range running {
 			if h.fed == len(h.req.Prompt) {
-				steps = append(steps, llama.Step{Seq: h.seq, Tokens: h.history[len(h.history)-1:]})
+				steps = append(steps, llama.Step{Seq: h.seq, Tokens: h.history[len(h.history)-1:], Decode: true})
 				owners = append(owners, h)
 				budget--
 			}

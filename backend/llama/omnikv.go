@@ -163,19 +163,22 @@ func (m *Model) okvPrepare(seq *kvcache.Sequence, a *okvSeq) error {
 // selected rows of every sparse layer that uses this selection.
 func (m *Model) okvSelect(st *State, seq *kvcache.Sequence, a *okvSeq, layer int) {
 	c := &m.okv
-	win, rows := a.window[layer], a.winLen[layer]
-	alpha := st.alphaW[len(st.alphaW)-rows:] // the newest queries' weights (fewer rows early in a sequence)
-	scores := a.scores[:a.n]
-	st.scoring = compute.SelectScores{
-		Q: win, Rows: rows, Alpha: alpha, Softmax: c.Selector.Softmax(),
-		Heads: m.Heads, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Scale: float32(1 / math.Sqrt(float64(m.HeadDim))),
-		Pages: seq.Pages(layer), Page: seq.PageSize(), N: a.n, Out: scores,
+	if c.Selector.Scores() {
+		win, rows := a.window[layer], a.winLen[layer]
+		alpha := st.alphaW[len(st.alphaW)-rows:] // the newest queries' weights (fewer rows early in a sequence)
+		scores := a.scores[:a.n]
+		st.scoring = compute.SelectScores{
+			Q: win, Rows: rows, Alpha: alpha, Softmax: c.Selector.Softmax(),
+			Heads: m.Heads, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Scale: float32(1 / math.Sqrt(float64(m.HeadDim))),
+			Pages: seq.Pages(layer), Page: seq.PageSize(), N: a.n, Out: scores,
+		}
+		m.dev.SelectScores(&st.scoring)
+		st.scoring = compute.SelectScores{}
+		forced := omnikv.Forced(c.Selector, c.Window, a.step, a.kCap)
+		a.sel[layer] = omnikv.Select(scores, a.kCap, forced, a.sel[layer], a.tmp)
+	} else {
+		a.sel[layer] = omnikv.SinkRecentSelection(a.n, a.kCap, a.sel[layer])
 	}
-	m.dev.SelectScores(&st.scoring)
-	st.scoring = compute.SelectScores{}
-
-	forced := omnikv.Forced(c.Selector, c.Window, a.step, a.kCap)
-	a.sel[layer] = omnikv.Select(scores, a.kCap, forced, a.sel[layer], a.tmp)
 	fetchRows, fetchSlots, used := a.slots[layer].Update(a.sel[layer])
 	// Slots of the generated tokens follow the selection slots.
 	a.attnSel[layer] = append(a.attnSel[layer][:0], used...)

@@ -77,7 +77,7 @@ func TestOmniKVFullBudgetEqualsDense(t *testing.T) {
 	}
 	dense := loadTiny(t)
 	want, toks, _ := decodeLogits(t, dense, prompt, 24, nil)
-	for _, sel := range []string{"last", "softmax_before_last", "uniform", "exp"} {
+	for _, sel := range []string{"last", "softmax_before_last", "uniform", "exp", "sink_recent"} {
 		t.Run(sel, func(t *testing.T) {
 			m := loadTiny(t)
 			s, _ := omnikv.ParseSelector(sel)

@@ -21,9 +21,15 @@ const (
 	Uniform
 	// Exp is Uniform with the newest window query weighing 1, the one before 1/2, then 1/4, ...
 	Exp
+	// SinkRecent is not OmniKV: a static baseline (StreamingLLM-style) that keeps the first SinkTokens context
+	// tokens and the most recent ones, the same budget for every sparse layer. It scores nothing.
+	SinkRecent
 )
 
-var selectorNames = []string{"last", "softmax_before_last", "uniform", "exp"}
+// SinkTokens is how many leading tokens the SinkRecent baseline keeps.
+const SinkTokens = 4
+
+var selectorNames = []string{"last", "softmax_before_last", "uniform", "exp", "sink_recent"}
 
 func (s Selector) String() string {
 	if int(s) < len(selectorNames) {
@@ -44,7 +50,10 @@ func ParseSelector(name string) (Selector, error) {
 func (s Selector) Windowed() bool { return s == Uniform || s == Exp }
 
 // Softmax reports whether scores are probabilities rather than raw logits.
-func (s Selector) Softmax() bool { return s != Last }
+func (s Selector) Softmax() bool { return s != Last && s != SinkRecent }
+
+// Scores reports whether the selector scores the context (all but SinkRecent).
+func (s Selector) Scores() bool { return s != SinkRecent }
 
 // Budget is how many context tokens a filter layer selects: a count, or a fraction of the context.
 type Budget struct {

@@ -169,3 +169,18 @@ func (r ranker) quickselect(idx []int32, k int) {
 		}
 	}
 }
+
+// SinkRecentSelection returns the baseline's selection of k of n context tokens: the first SinkTokens and the
+// newest k - SinkTokens, ascending, in dst's storage.
+func SinkRecentSelection(n, k int, dst []int32) []int32 {
+	k = min(k, n)
+	sink := min(SinkTokens, k)
+	dst = dst[:0]
+	for i := 0; i < sink; i++ {
+		dst = append(dst, int32(i))
+	}
+	for i := n - (k - sink); i < n; i++ {
+		dst = append(dst, int32(i))
+	}
+	return dst
+}

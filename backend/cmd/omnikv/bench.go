@@ -14,17 +14,21 @@ import (
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
 	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
+	"github.com/omnikv-triton/omnikv-triton/backend/omnikv"
 	"github.com/omnikv-triton/omnikv-triton/backend/tokenizer"
 )
 
 // benchResult is one context length's figures.
 type benchResult struct {
+	Mode           string  `json:"mode"` // dense or omnikv
 	Context        int     `json:"context"`
 	PrefillTokS    float64 `json:"prefill_tokens_per_s"`
 	PrefillMS      float64 `json:"prefill_ms"`
 	DecodeMSPerTok float64 `json:"decode_ms_per_token"` // median over the decode steps of all repeats
 	DecodeTokens   int     `json:"decode_tokens"`
-	KVBytes        int64   `json:"kv_bytes"`
+	KVBytes        int64   `json:"kv_bytes"`          // every layer's KV
+	ResidentKV     int64   `json:"resident_kv_bytes"` // KV in fast memory: dense layers + staging (omnikv); all (dense)
+	RowsPerStep    float64 `json:"rows_fetched_per_step,omitempty"`
 	RSSBytes       int64   `json:"rss_bytes"`
 }
 
@@ -41,6 +45,8 @@ func runBench(args []string) error {
 	kvDType := fs.String("kv-dtype", "fp16", "KV cache element type: fp16 or fp32")
 	asJSON := fs.Bool("json", false, "print one JSON object per context")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
+	modes := fs.String("modes", "dense,omnikv", "decode modes measured after each prefill: dense, omnikv or both")
+	okv := addOKVFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -87,18 +93,45 @@ func runBench(args []string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 64, DType: kvdt})
+	var wantDense, wantOKV bool
+	for _, mode := range strings.Split(*modes, ",") {
+		switch strings.TrimSpace(mode) {
+		case "dense":
+			wantDense = true
+		case "omnikv":
+			wantOKV = true
+		default:
+			return fmt.Errorf("--modes: unknown mode %q (want dense, omnikv)", mode)
+		}
+	}
+	okvCfg, err := okv.config(m.Layers)
+	if err != nil {
+		return err
+	}
+	if !okvCfg.Enabled {
+		wantOKV = false
+		wantDense = true
+	}
+	// One prefill per context serves both modes: the cache is laid out for OmniKV (sparse layers in the
+	// offload tier), and the dense run simply attends to every page.
+	if wantOKV {
+		if err := m.SetOmniKV(okvCfg); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "  omnikv: %v\n", okvCfg)
+	}
+	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 64, DType: kvdt, Offload: m.OffloadLayers()})
 	if err != nil {
 		return err
 	}
 	st := m.NewState(*chunk, 1)
 	if !*asJSON {
-		fmt.Printf("%-8s %14s %12s %16s %10s %10s\n", "context", "prefill tok/s", "prefill ms", "decode ms/token", "KV MiB", "RSS MiB")
+		fmt.Printf("%-7s %-8s %14s %12s %16s %10s %12s %10s\n", "mode", "context", "prefill tok/s", "prefill ms", "decode ms/token", "KV MiB", "resident MiB", "RSS MiB")
 	}
 	for _, c := range contexts {
 		var prefills []float64
-		var steps []float64
-		var kvBytes int64
+		steps := map[string][]float64{}
+		res := map[string]*benchResult{}
 		for r := 0; r < *repeat; r++ {
 			fmt.Fprintf(os.Stderr, "  context %d, run %d/%d: prefill ...", c, r+1, *repeat)
 			seq := pool.NewSequence(c + *decodeN)
@@ -110,30 +143,56 @@ func runBench(args []string) error {
 				}
 			}
 			prefills = append(prefills, time.Since(t0).Seconds())
-			fmt.Fprintf(os.Stderr, " %.2f s, decode ...", prefills[len(prefills)-1])
-			next := []int32{ids[c]}
-			for i := 0; i < *decodeN; i++ {
-				t := time.Now()
-				if _, err := m.Forward(st, []llama.Step{{Seq: seq, Tokens: next}}); err != nil {
+			fmt.Fprintf(os.Stderr, " %.2f s", prefills[len(prefills)-1])
+			for _, mode := range []string{"dense", "omnikv"} {
+				if (mode == "dense" && !wantDense) || (mode == "omnikv" && !wantOKV) {
+					continue
+				}
+				fmt.Fprintf(os.Stderr, ", %s decode ...", mode)
+				if mode == "dense" {
+					if err := m.SetOmniKV(omnikv.Config{}); err != nil {
+						return err
+					}
+				} else if err := m.SetOmniKV(okvCfg); err != nil {
 					return err
 				}
-				steps = append(steps, ms(time.Since(t)))
-				next[0] = argmax(st.Logits.Row(0))
+				seq.Truncate(c)
+				seq.Aux = nil // a fresh turn: every cached token is context
+				next := []int32{ids[c]}
+				for i := 0; i < *decodeN; i++ {
+					t := time.Now()
+					if _, err := m.Forward(st, []llama.Step{{Seq: seq, Tokens: next, Decode: true}}); err != nil {
+						return err
+					}
+					steps[mode] = append(steps[mode], ms(time.Since(t)))
+					next[0] = argmax(st.Logits.Row(0))
+				}
+				all := int64(pool.InUse()) * int64(pool.PageBytes())
+				b := &benchResult{Mode: mode, Context: c, DecodeTokens: *decodeN, KVBytes: all, ResidentKV: all}
+				if mode == "omnikv" {
+					b.ResidentKV = int64(pool.Resident()) * int64(pool.PageBytes())
+					sel := llama.Selection(seq)
+					b.RowsPerStep = float64(sel.RowsFetched) / float64(max(1, sel.Steps))
+				}
+				res[mode] = b
 			}
 			fmt.Fprintf(os.Stderr, " done\n")
-			kvBytes = int64(pool.InUse()) * int64(pool.PageBytes())
 			seq.Release()
 		}
-		res := benchResult{
-			Context: c, PrefillMS: median(prefills) * 1000, PrefillTokS: float64(c) / median(prefills),
-			DecodeMSPerTok: median(steps), DecodeTokens: *decodeN, KVBytes: kvBytes, RSSBytes: rss(),
-		}
-		if *asJSON {
-			b, _ := json.Marshal(res)
-			fmt.Println(string(b))
-		} else {
-			fmt.Printf("%-8d %14.1f %12.1f %16.2f %10.1f %10.1f\n", c, res.PrefillTokS, res.PrefillMS, res.DecodeMSPerTok,
-				float64(kvBytes)/(1<<20), float64(res.RSSBytes)/(1<<20))
+		for _, mode := range []string{"dense", "omnikv"} {
+			b := res[mode]
+			if b == nil {
+				continue
+			}
+			b.PrefillMS, b.PrefillTokS = median(prefills)*1000, float64(c)/median(prefills)
+			b.DecodeMSPerTok, b.RSSBytes = median(steps[mode]), rss()
+			if *asJSON {
+				out, _ := json.Marshal(b)
+				fmt.Println(string(out))
+				continue
+			}
+			fmt.Printf("%-7s %-8d %14.1f %12.1f %16.2f %10.1f %12.1f %10.1f\n", mode, c, b.PrefillTokS, b.PrefillMS, b.DecodeMSPerTok,
+				float64(b.KVBytes)/(1<<20), float64(b.ResidentKV)/(1<<20), float64(b.RSSBytes)/(1<<20))
 		}
 	}
 	return nil

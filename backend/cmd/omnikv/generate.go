@@ -43,6 +43,7 @@ func runGenerate(args []string) error {
 	kvDType := fs.String("kv-dtype", "fp16", "KV cache element type: fp16 or fp32")
 	var stops stringList
 	fs.Var(&stops, "stop", "stop string (repeatable)")
+	okv := addOKVFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,6 +75,9 @@ func runGenerate(args []string) error {
 		return err
 	}
 	defer m.Close()
+	if err := okv.apply(m); err != nil {
+		return err
+	}
 	ids, err := encodePrompt(tok, text, *raw)
 	if err != nil {
 		return err
