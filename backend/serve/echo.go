@@ -12,6 +12,7 @@ import (
 const (
 	EchoInput  = "text_input"  // BYTES (1): the text to echo
 	EchoOutput = "text_output" // BYTES (1) per response: one word
+	EchoIndex  = "word_index"  // INT32 (1) per response: the word's index
 	// EchoDelayParam is an optional INT request parameter: milliseconds to wait before each word.
 	EchoDelayParam = "echo_delay_ms"
 	// PanicInCheck and PanicInRun, sent as the whole text, make Echo panic on purpose in Check
@@ -22,7 +23,10 @@ const (
 )
 
 // Echo is the plumbing test model (config parameter mode = "echo"): it streams text_input back
-// one word per response, then the final flag. It runs no model logic.
+// one word per response (outputs text_output and word_index), then the final flag. Each
+// response carries parameters word_index (INT), sequence_start and sequence_end (BOOL) and, for a
+// request with a correlation id, sequence_id (INT or STRING), so that tests can see what the
+// backend read. It runs no model logic.
 type Echo struct {
 	name string
 	log  zerolog.Logger
@@ -73,7 +77,21 @@ func (e *Echo) Run(ctx context.Context, req *Request, out Sender) error {
 		if i > 0 {
 			w = " " + w
 		}
-		if err := out.Send(Response{Outputs: []Tensor{StringTensor(EchoOutput, w)}}); err != nil {
+		resp := Response{
+			Outputs: []Tensor{StringTensor(EchoOutput, w), Int32Tensor(EchoIndex, int32(i))},
+			Params: map[string]Param{
+				"word_index":     {Kind: ParamInt, Int: int64(i)},
+				"sequence_start": {Kind: ParamBool, Bool: req.SequenceStart},
+				"sequence_end":   {Kind: ParamBool, Bool: req.SequenceEnd},
+			},
+		}
+		switch {
+		case req.CorrelationIDString != "":
+			resp.Params["sequence_id"] = Param{Kind: ParamString, Str: req.CorrelationIDString}
+		case req.CorrelationID != 0:
+			resp.Params["sequence_id"] = Param{Kind: ParamInt, Int: int64(req.CorrelationID)}
+		}
+		if err := out.Send(resp); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ generate_stream, panics turned into INTERNAL errors, statistics."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import queue
 import time
 import urllib.error
@@ -94,9 +95,29 @@ def test_grpc_stream_concurrent_requests_interleave(server):
     assert ev["fast"] == ["x", " y", "FINAL"]
 
 
+def test_grpc_int32_output_and_response_parameters(server):
+    q: queue.Queue = queue.Queue()
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    client.start_stream(callback=lambda result, error: q.put((result, error)))
+    client.async_stream_infer(MODEL, [_text_input("p q r")], request_id="params")
+    got = []
+    for _ in range(3):
+        result, error = q.get(timeout=10)
+        assert error is None, error
+        idx = result.as_numpy("word_index")
+        assert idx.dtype == np.int32 and idx.shape == (1,), idx
+        params = result.get_response().parameters
+        got.append((int(idx[0]), params["word_index"].int64_param, params["sequence_start"].bool_param,
+                    "sequence_id" in params))
+    client.stop_stream()
+    client.close()
+    assert got == [(0, 0, False, False), (1, 1, False, False), (2, 2, False, False)]
+
+
 def test_http_generate_stream(server):
     events = http_generate_stream(server, {"text_input": "stream me back"})
     assert [e.get("text_output") for e in events] == ["stream", " me", " back"]
+    assert [e.get("word_index") for e in events] == [0, 1, 2]
     assert all(e["model_name"] == MODEL for e in events)
 
 
@@ -232,3 +253,52 @@ def test_unload_during_stream_and_reload(triton):
     # Observed with 2.51.0: the backend library stays loaded across a model unload and reload.
     assert srv.log().count("initialized (server backend API") == 1, srv.log()[-3000:]
     srv.stop()
+
+
+def test_sequence_batcher_passes_correlation_id_and_flags(triton):
+    # The chat model will sit behind the sequence batcher: check ids and START/END reach the backend.
+    seq_model = "omnikv_spike_seq"
+    srv = triton.start([seq_model], source=Path(__file__).parent / "models")
+    q: queue.Queue = queue.Queue()
+    client = grpcclient.InferenceServerClient(srv.grpc_url)
+    client.start_stream(callback=lambda result, error: q.put((result, error)))
+    turns = [("t1", 42, True, False), ("t2", 42, False, False), ("t3", 42, False, True), ("s1", "chat-7", True, True)]
+    seen = []
+    for rid, seq, start, end in turns:
+        client.async_stream_infer(seq_model, [_text_input(f"turn {rid}")], request_id=rid, sequence_id=seq,
+                                  sequence_start=start, sequence_end=end, enable_empty_final_response=True)
+        while True:
+            result, error = q.get(timeout=10)
+            assert error is None, error
+            resp = result.get_response()
+            if resp.parameters["triton_final_response"].bool_param:
+                break
+            p = resp.parameters
+            sid = p["sequence_id"]
+            sid = sid.int64_param if sid.WhichOneof("parameter_choice") == "int64_param" else sid.string_param
+            seen.append((resp.id, sid, p["sequence_start"].bool_param, p["sequence_end"].bool_param))
+    client.stop_stream()
+    client.close()
+    want = []
+    for rid, seq, start, end in turns:
+        want += [(rid, seq, start, end)] * 2  # two words per turn
+    assert seen == want
+    # A sequence must begin with START: Triton itself rejects this one.
+    with pytest.raises(Exception, match="(?i)start"):
+        grpc_stream_model(srv, seq_model, "orphan", sequence_id=99)
+    srv.stop()
+
+
+def grpc_stream_model(server, model: str, text: str, **kw):
+    q: queue.Queue = queue.Queue()
+    client = grpcclient.InferenceServerClient(server.grpc_url)
+    client.start_stream(callback=lambda result, error: q.put((result, error)))
+    try:
+        client.async_stream_infer(model, [_text_input(text)], **kw)
+        result, error = q.get(timeout=10)
+        if error is not None:
+            raise error
+        return result
+    finally:
+        client.stop_stream()
+        client.close()
