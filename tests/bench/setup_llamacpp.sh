@@ -37,10 +37,10 @@ fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip wheel
 
 # GGML_NATIVE=ON compiles for the host CPU (-march=native: AVX2/FMA/AVX-512 where present), which is what
-# a fair comparison on this machine wants. No BLAS, no GPU backends, no examples/tests/server.
+# a fair comparison on this machine wants. No BLAS, no GPU backends, no examples/tests/server, no llava/mtmd.
 export CMAKE_ARGS="-DGGML_NATIVE=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BLAS=OFF \
 -DGGML_CUDA=OFF -DGGML_VULKAN=OFF -DGGML_METAL=OFF -DGGML_OPENMP=ON -DLLAMA_CURL=OFF \
--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DCMAKE_BUILD_TYPE=Release"
+-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAVA_BUILD=OFF -DCMAKE_BUILD_TYPE=Release"
 export CMAKE_BUILD_PARALLEL_LEVEL="$JOBS"
 export FORCE_CMAKE=1
 
