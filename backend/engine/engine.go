@@ -47,6 +47,10 @@ type Request struct {
 	Params sample.Params // MaxTokens > 0
 	// IgnoreEOS keeps generating past end-of-sequence tokens (benchmarks).
 	IgnoreEOS bool
+	// Seq, when set, continues an existing sequence (a chat session's cache, from NewSequence): the prompt is
+	// appended to what it holds, and the caller keeps it after the request ends. Its cache then holds every
+	// token but the last generated one, which the caller feeds first in the next turn.
+	Seq *kvcache.Sequence
 }
 
 // Event is what a sequence emits: one per generated token, then a final one with Done set.
@@ -150,7 +154,14 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*Handle, error) {
 	if req.Params.MaxTokens <= 0 {
 		return nil, fmt.Errorf("engine: max_tokens must be > 0, got %d", req.Params.MaxTokens)
 	}
-	if total := len(req.Prompt) + req.Params.MaxTokens; total > m.MaxContext {
+	cached := 0
+	if req.Seq != nil {
+		cached = req.Seq.Len()
+	}
+	if total := cached + len(req.Prompt) + req.Params.MaxTokens; total > m.MaxContext {
+		if cached > 0 {
+			return nil, fmt.Errorf("engine: %d cached tokens plus a prompt of %d plus max_tokens %d exceed the context of %d", cached, len(req.Prompt), req.Params.MaxTokens, m.MaxContext)
+		}
 		return nil, fmt.Errorf("engine: prompt of %d tokens plus max_tokens %d exceeds the context of %d", len(req.Prompt), req.Params.MaxTokens, m.MaxContext)
 	}
 	s, err := sample.New(req.Params, m.Vocab)
@@ -176,6 +187,10 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*Handle, error) {
 		return nil, ErrBusy
 	}
 }
+
+// NewSequence returns an empty sequence for Request.Seq that may grow to the model's context; release it with
+// its Release method when the session ends (never while a request runs on it).
+func (e *Engine) NewSequence() *kvcache.Sequence { return e.pool.NewSequence(e.model.MaxContext) }
 
 // Close stops the scheduler; running sequences end cancelled.
 func (e *Engine) Close() {

@@ -12,6 +12,7 @@ import (
 	"github.com/omnikv-triton/omnikv-triton/backend/compute/cpu"
 	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
+	"github.com/omnikv-triton/omnikv-triton/backend/omnikv"
 	"github.com/omnikv-triton/omnikv-triton/backend/sample"
 	"github.com/omnikv-triton/omnikv-triton/tests/reference/tinymodel"
 )
@@ -288,5 +289,57 @@ func TestCloseCancelsRunning(t *testing.T) {
 	}
 	if _, err := e.Submit(context.Background(), Request{Prompt: []int32{1}, Params: greedyParams(2)}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Submit after Close: %v", err)
+	}
+}
+
+// A session continues its sequence turn after turn; the third turn's greedy answer equals stateless
+// generation over the concatenated conversation (prompts and answers, EOS included).
+func TestSessionTurnsEqualStateless(t *testing.T) {
+	for _, okv := range []bool{false, true} {
+		t.Run(map[bool]string{false: "dense", true: "omnikv"}[okv], func(t *testing.T) { testSessionTurns(t, okv) })
+	}
+}
+
+func testSessionTurns(t *testing.T, okv bool) {
+	m := tinyModel(t, false)
+	if okv { // a budget of 6 of the context: answers differ from dense, but sessions and stateless agree
+		cfg := omnikv.Config{Enabled: true, FilterLayers: []int{1}, WaitLayers: 0, Selector: omnikv.Last, Budget: omnikv.Budget{Tokens: 6}}
+		if err := m.SetOmniKV(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := New(m, Options{PageSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	seq := e.NewSequence()
+	defer seq.Release()
+	turns := [][]int32{{1, 20, 30, 40}, {50, 60}, {70, 80, 90}}
+	var conv, pending []int32
+	var last []int32
+	for i, turn := range turns {
+		prompt := append(append([]int32(nil), pending...), turn...)
+		h, err := e.Submit(context.Background(), Request{Prompt: prompt, Params: greedyParams(6), Seq: seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, fin := collect(t, h)
+		if fin.Err != nil || len(out) != 6 {
+			t.Fatalf("turn %d: %v %v", i, out, fin.Err)
+		}
+		conv = append(append(conv, turn...), out...)
+		pending, last = out[len(out)-1:], out
+		if seq.Len() != len(conv)-1 {
+			t.Fatalf("turn %d: cache holds %d tokens, the conversation has %d (all but the last generated)", i, seq.Len(), len(conv))
+		}
+	}
+	stateless := conv[:len(conv)-len(last)]
+	h, err := e.Submit(context.Background(), Request{Prompt: stateless, Params: greedyParams(6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := collect(t, h); !slices.Equal(last, want) {
+		t.Fatalf("turn 3 answer %v, stateless over the conversation %v", last, want)
 	}
 }

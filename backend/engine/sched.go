@@ -69,7 +69,10 @@ func (e *Engine) loop() {
 				continue
 			}
 			need := len(h.req.Prompt) + h.req.Params.MaxTokens
-			seq := e.pool.NewSequence(need)
+			seq := h.req.Seq
+			if seq == nil {
+				seq = e.pool.NewSequence(need)
+			}
 			if err := seq.Reserve(need); err != nil {
 				if errors.Is(err, kvcache.ErrNoMemory) && len(running) > 0 {
 					break // wait for a running sequence to free its pages
@@ -156,7 +159,7 @@ func (e *Engine) loop() {
 
 // finish releases a sequence's memory and sends its final event.
 func (e *Engine) finish(h *Handle, reason sample.FinishReason, err error) {
-	if h.seq != nil {
+	if h.seq != nil && h.req.Seq == nil {
 		h.seq.Release()
 	}
 	h.stats.GeneratedTokens = h.gen
