@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // rangeFunc is a loop body over a range of indices [lo, hi).
@@ -13,20 +14,38 @@ type rangeFunc interface{ run(lo, hi int) }
 // that it can use per-worker scratch memory. Two calls with the same worker never run at the same time.
 type workerRangeFunc interface{ runW(worker, lo, hi int) }
 
-// workPool is a set of persistent goroutines that share the chunks of one parallel loop at a time. The
-// calling goroutine works too (as worker 0); helpers are workers 1..n-1. Chunks are handed out dynamically
-// through an atomic counter, so a worker slowed by other load on the machine takes fewer of them.
-type workPool struct {
-	mu   sync.Mutex      // held for the duration of one parallel loop
-	wake []chan struct{} // one per helper, buffered 1: "a loop is ready"
-	done sync.WaitGroup  // helpers still working on the current loop
+// spinFor is how long an idle helper polls for the next loop before it parks, and how long the caller polls
+// for the helpers to finish before it parks: a decode step runs hundreds of short loops back to back, and
+// waking a parked goroutine costs microseconds each time.
+const spinFor = 50 * time.Microsecond
 
-	// The current loop; written under mu before helpers are woken.
+// workPool is a set of persistent goroutines that share the chunks of one parallel loop at a time. The
+// calling goroutine works too (as worker 0); helpers are workers 1..n-1. A loop is published by bumping gen;
+// helpers that are polling see it at once, parked ones are woken through their channel. Chunks are handed
+// out dynamically through an atomic counter, so a worker slowed by other load on the machine takes fewer.
+type workPool struct {
+	mu      sync.Mutex // held for the duration of one parallel loop
+	helpers []*poolHelper
+	gen     atomic.Uint64  // loops published so far
+	left    atomic.Int32   // helpers still working on the current loop
+	done    sync.WaitGroup // the same count, for a caller that parks
+
+	// The current loop; written under mu before gen is bumped.
 	body   rangeFunc
 	bodyW  workerRangeFunc
 	n      int
 	chunk  int
 	cursor atomic.Int64 // next unclaimed index
+}
+
+// poolHelper is one helper goroutine's parking state. sleeping is set by the helper just before it parks
+// and cleared by exactly one of the helper (it saw a new loop after all) or the caller (which then sends
+// one wake token), so that a token is sent only to a helper that will receive it.
+type poolHelper struct {
+	id       int
+	wake     chan struct{} // buffered 1
+	sleeping atomic.Bool
+	_        [64]byte // keep helpers' flags on separate cache lines
 }
 
 var (
@@ -39,9 +58,9 @@ func thePool() *workPool {
 	poolOnce.Do(func() {
 		p := &workPool{}
 		for i := 1; i < runtime.GOMAXPROCS(0); i++ {
-			c := make(chan struct{}, 1)
-			p.wake = append(p.wake, c)
-			go p.helper(i, c)
+			h := &poolHelper{id: i, wake: make(chan struct{}, 1)}
+			p.helpers = append(p.helpers, h)
+			go p.helperLoop(h)
 		}
 		pool = p
 	})
@@ -49,11 +68,45 @@ func thePool() *workPool {
 }
 
 // poolWorkers is the number of workers (helpers plus the caller), an upper bound for worker indices.
-func poolWorkers() int { return len(thePool().wake) + 1 }
+func poolWorkers() int { return len(thePool().helpers) + 1 }
 
-func (p *workPool) helper(id int, wake <-chan struct{}) {
-	for range wake {
-		p.work(id)
+// spinUntil polls cond for up to spinFor and reports whether it became true.
+func spinUntil(cond func() bool) bool {
+	var deadline time.Time
+	for i := 0; ; i++ {
+		if cond() {
+			return true
+		}
+		if i%64 == 63 {
+			now := time.Now()
+			if deadline.IsZero() {
+				deadline = now.Add(spinFor)
+			} else if now.After(deadline) {
+				return false
+			}
+			runtime.Gosched()
+		}
+	}
+}
+
+func (p *workPool) helperLoop(h *poolHelper) {
+	var seen uint64
+	newLoop := func() bool { return p.gen.Load() != seen }
+	for {
+		if !spinUntil(newLoop) {
+			h.sleeping.Store(true)
+			if !newLoop() || !h.sleeping.CompareAndSwap(true, false) {
+				<-h.wake // the caller cleared sleeping and sent a token (or is about to)
+			}
+			if !newLoop() {
+				// A late token: the caller of the loop this helper already ran (it saw that loop while
+				// polling) reached it in its wake-up pass only after the helper had parked again.
+				continue
+			}
+		}
+		seen = p.gen.Load() // the caller cannot publish another loop before this one's Done below
+		p.work(h.id)
+		p.left.Add(-1)
 		p.done.Done()
 	}
 }
@@ -79,12 +132,12 @@ func (p *workPool) work(id int) {
 // of them. It does not allocate when body is a pointer. When the pool is busy (a concurrent or nested call),
 // the loop runs on the calling goroutine alone.
 func parallelFor(n int, body rangeFunc) {
-	p := thePool()
-	chunk := max(1, n/(4*(len(p.wake)+1)))
 	if n <= 0 {
 		return
 	}
-	if n <= chunk || len(p.wake) == 0 || !p.mu.TryLock() {
+	p := thePool()
+	chunk := max(1, n/(4*(len(p.helpers)+1)))
+	if n <= chunk || len(p.helpers) == 0 || !p.mu.TryLock() {
 		body.run(0, n)
 		return
 	}
@@ -100,7 +153,7 @@ func parallelForW(n, chunk int, body workerRangeFunc) {
 	}
 	chunk = max(1, chunk)
 	p := thePool()
-	if n <= chunk || len(p.wake) == 0 || !p.mu.TryLock() {
+	if n <= chunk || len(p.helpers) == 0 || !p.mu.TryLock() {
 		for lo := 0; lo < n; lo += chunk {
 			body.runW(0, lo, min(lo+chunk, n))
 		}
@@ -110,17 +163,24 @@ func parallelForW(n, chunk int, body workerRangeFunc) {
 	p.start(n, chunk)
 }
 
-// start runs the loop set in p.body/p.bodyW with the caller as worker 0, then releases p.mu.
+// start runs the loop set in p.body/p.bodyW with every helper and the caller as worker 0, then releases
+// p.mu.
 func (p *workPool) start(n, chunk int) {
 	p.n, p.chunk = n, chunk
 	p.cursor.Store(0)
-	helpers := min(len(p.wake), (n+chunk-1)/chunk-1) // no more helpers than chunks beyond the caller's
-	p.done.Add(helpers)
-	for _, c := range p.wake[:helpers] {
-		c <- struct{}{}
+	p.left.Store(int32(len(p.helpers)))
+	p.done.Add(len(p.helpers))
+	p.gen.Add(1)
+	for _, h := range p.helpers {
+		if h.sleeping.Load() && h.sleeping.CompareAndSwap(true, false) {
+			h.wake <- struct{}{}
+		}
 	}
 	p.work(0)
+	spinUntil(p.helpersDone)
 	p.done.Wait()
 	p.body, p.bodyW = nil, nil
 	p.mu.Unlock()
 }
+
+func (p *workPool) helpersDone() bool { return p.left.Load() == 0 }

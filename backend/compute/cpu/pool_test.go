@@ -120,3 +120,17 @@ func BenchmarkParallelForDispatch(b *testing.B) {
 		parallelFor(64, body)
 	}
 }
+
+// TestParallelForManyLoops runs many short loops back to back: helpers that poll, park and get late wake
+// tokens must run each loop exactly once (a helper running one twice once drove the WaitGroup negative).
+// Run it with GOMAXPROCS=8 or more too: more helpers, more interleavings.
+func TestParallelForManyLoops(t *testing.T) {
+	b := &nopBody{}
+	const loops = 30000
+	for i := 0; i < loops; i++ {
+		parallelFor(64, b)
+	}
+	if got := b.n.Load(); got != 64*loops {
+		t.Fatalf("%d indices run, want %d", got, 64*loops)
+	}
+}
