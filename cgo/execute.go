@@ -24,9 +24,10 @@ type pending struct {
 // TRITONBACKEND_ModelInstanceExecute: Triton calls this with a batch of requests for an
 // instance; never concurrently for one instance. Ownership rule: until every request has a
 // response factory and was checked, any failure (error or panic) returns an error and Triton
-// keeps and answers all the requests. After that the backend owns them: each is released here,
-// and each gets exactly one final response (an error response when its decoding or Check
-// failed, else whatever serve.Serve sends from the request's goroutine).
+// keeps and answers all the requests. After that the backend owns them: each gets exactly one
+// final response (an error response when its decoding or Check failed, else whatever
+// serve.Serve sends from the request's own goroutine), then its statistics and its release.
+// Execute itself returns at once; the requests it handed off run on.
 //
 //export TRITONBACKEND_ModelInstanceExecute
 func TRITONBACKEND_ModelInstanceExecute(instance *C.TRITONBACKEND_ModelInstance, requests **C.TRITONBACKEND_Request, count C.uint32_t) (cerr *C.TRITONSERVER_Error) {
@@ -92,25 +93,28 @@ func TRITONBACKEND_ModelInstanceExecute(instance *C.TRITONBACKEND_ModelInstance,
 	computeStart := nowNS()
 	for i := range batch {
 		b := &batch[i]
-		report(instance, b.c, b.err == nil, execStart, computeStart)
-		release(b.c, b.out.reqID)
-		b.c = nil
 		if b.err != nil {
+			report(instance, b.c, false, execStart, computeStart)
 			finishWithError(b, b.err)
 			continue
 		}
-		out, req := b.out, b.req
-		b.out = nil // handed off to the goroutine
+		c, out, req := b.c, b.out, b.req
+		b.c, b.out = nil, nil // handed off to the goroutine
 		st.wg.Add(1)
 		go func() {
 			defer st.wg.Done()
-			defer out.close()
+			var err error
 			defer func() {
 				if p := recover(); p != nil { // serve.Serve recovers Run; this guards the adapter
-					recovered("request goroutine", p)
+					err = recovered("request goroutine", p)
 				}
+				// Held until the final response went out: the sequence batcher issues the next
+				// request of a sequence only after this release, so turns never overlap.
+				report(instance, c, err == nil, execStart, computeStart)
+				release(c, req.ID)
+				out.close()
 			}()
-			err := serve.Serve(st.ctx, st.model, req, out)
+			err = serve.Serve(st.ctx, st.model, req, out)
 			var pe *serve.PanicError
 			if errors.As(err, &pe) {
 				logError(fmt.Sprintf("request %q on %s: %v\n%s", req.ID, st.name, pe, pe.Stack))
@@ -126,15 +130,15 @@ func TRITONBACKEND_ModelInstanceExecute(instance *C.TRITONBACKEND_ModelInstance,
 	return nil
 }
 
-// finishWithError sends err as b's final response, releases b's request if still held and
+// finishWithError sends err as b's final response, then releases b's request if still held and
 // deletes its factory.
 func finishWithError(b *pending, err error) {
+	if serr := b.out.SendError(err); serr != nil {
+		logError(fmt.Sprintf("sending error %q: %v", err, serr))
+	}
 	if b.c != nil {
 		release(b.c, b.out.reqID)
 		b.c = nil
-	}
-	if serr := b.out.SendError(err); serr != nil {
-		logError(fmt.Sprintf("sending error %q: %v", err, serr))
 	}
 	b.out.close()
 	b.out = nil

@@ -283,6 +283,25 @@ def test_sequence_batcher_passes_correlation_id_and_flags(triton):
     for rid, seq, start, end in turns:
         want += [(rid, seq, start, end)] * 2  # two words per turn
     assert seen == want
+    # Turns of one sequence never overlap: the backend holds a request until its final response,
+    # so the batcher issues turn 2 only after turn 1 is done, even when both are sent at once.
+    client = grpcclient.InferenceServerClient(srv.grpc_url)
+    client.start_stream(callback=lambda result, error: q.put((result, error)))
+    client.async_stream_infer(seq_model, [_text_input("a1 a2 a3 a4")], request_id="turn1", sequence_id=7,
+                              sequence_start=True, parameters={"echo_delay_ms": 100},
+                              enable_empty_final_response=True)
+    client.async_stream_infer(seq_model, [_text_input("b1 b2")], request_id="turn2", sequence_id=7,
+                              sequence_end=True, enable_empty_final_response=True)
+    order = []
+    while order.count("FINAL") < 2:
+        result, error = q.get(timeout=10)
+        assert error is None, error
+        resp = result.get_response()
+        out = result.as_numpy("text_output")
+        order.append("FINAL" if resp.parameters["triton_final_response"].bool_param else out[0].decode().strip())
+    client.stop_stream()
+    client.close()
+    assert order == ["a1", "a2", "a3", "a4", "FINAL", "b1", "b2", "FINAL"], order
     # A sequence must begin with START: Triton itself rejects this one.
     with pytest.raises(Exception, match="(?i)start"):
         grpc_stream_model(srv, seq_model, "orphan", sequence_id=99)
