@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	pb "github.com/omnikv-triton/omnikv-triton/client/inferencepb"
 	"github.com/omnikv-triton/omnikv-triton/client/clienttest"
+	pb "github.com/omnikv-triton/omnikv-triton/client/inferencepb"
 )
 
 func TestBuild(t *testing.T) {

@@ -197,7 +197,7 @@ func DecodeOutputs(resp *pb.ModelInferResponse) ([]Output, error) {
 		}
 		// Outputs of a datatype this package does not know pass through unchecked.
 		if out.Datatype == "BYTES" || elemSize(out.Datatype) > 0 {
-			t := Tensor{Name: out.Name, Datatype: out.Datatype, Shape: out.Shape, Raw: out.Raw}
+			t := Tensor(out)
 			if err := t.check(); err != nil {
 				return nil, fmt.Errorf("response %q: output %w", resp.GetId(), err)
 			}
