@@ -244,6 +244,12 @@ type Instance struct {
 // modes maps a config "mode" parameter to the constructor of its per-instance Model.
 var modes = map[string]func(cfg Config, inst Instance, log zerolog.Logger) (Model, error){
 	"echo": func(cfg Config, inst Instance, log zerolog.Logger) (Model, error) { return NewEcho(cfg, log) },
+	"generate": func(cfg Config, inst Instance, log zerolog.Logger) (Model, error) {
+		return NewGenerator(cfg, inst, log, false)
+	},
+	"chat": func(cfg Config, inst Instance, log zerolog.Logger) (Model, error) {
+		return NewGenerator(cfg, inst, log, true)
+	},
 }
 
 // CheckConfig validates a model configuration as a whole, at model load, so that a bad one fails
@@ -256,6 +262,11 @@ func CheckConfig(cfg Config) error {
 	}
 	if cfg.MaxBatchSize != 0 {
 		return Errorf(CodeInvalidArg, "model %q: max_batch_size must be 0 (the engine batches), got %d", cfg.Name, cfg.MaxBatchSize)
+	}
+	if mode := cfg.Params["mode"]; mode == "generate" || mode == "chat" {
+		if _, err := ParseGenOptions(cfg); err != nil {
+			return err
+		}
 	}
 	if _, ok := modes[cfg.Params["mode"]]; !ok {
 		known := make([]string, 0, len(modes))
