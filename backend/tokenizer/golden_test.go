@@ -57,11 +57,11 @@ func TestGolden(t *testing.T) {
 				if tc.idsOnly {
 					continue
 				}
-				if got := tok.Decode(c.IDs, false); got != c.Decoded {
-					fail("Decode(%v, false) = %q, want %q", c.IDs, got, c.Decoded)
+				if got := tok.Decode(c.IDs, false); got != *c.Decoded {
+					fail("Decode(%v, false) = %q, want %q", c.IDs, got, *c.Decoded)
 				}
-				if got := tok.Decode(c.IDs, true); got != c.DecodedSkip {
-					fail("Decode(%v, true) = %q, want %q", c.IDs, got, c.DecodedSkip)
+				if got := tok.Decode(c.IDs, true); got != *c.DecodedSkip {
+					fail("Decode(%v, true) = %q, want %q", c.IDs, got, *c.DecodedSkip)
 				}
 				sd := NewStreamDecoder(tok)
 				var sb strings.Builder
@@ -69,8 +69,8 @@ func TestGolden(t *testing.T) {
 					sb.WriteString(sd.Add(id))
 				}
 				sb.WriteString(sd.Flush())
-				if sb.String() != c.DecodedSkip {
-					fail("stream decode of %v = %q, want %q", c.IDs, sb.String(), c.DecodedSkip)
+				if sb.String() != *c.DecodedSkip {
+					fail("stream decode of %v = %q, want %q", c.IDs, sb.String(), *c.DecodedSkip)
 				}
 			}
 			for _, ch := range exp.Chats {

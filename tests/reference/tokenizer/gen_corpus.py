@@ -5,6 +5,7 @@ Run: python3 gen_corpus.py  (no dependencies; output is deterministic and commit
 """
 import json
 import os
+import random
 
 HAND = [
     "", " ", "  ", "\t", "\n", "\r\n", "a", "Hello world", "Hello, world!", " Hello", "Hello ",
@@ -52,6 +53,23 @@ HAND = [
 
 CONTRACTIONS = ["s", "t", "re", "ve", "m", "ll", "d"]
 
+# Pools for the seeded random strings: character classes whose boundaries the split patterns care about.
+POOLS = ["abcXYZ", "0123456789", "  ", "\t", "\n", "\r\n", "\r", ".,!?;:-()[]{}\"", "'", "sStTrReEvVmMlLdD",
+         "日本語中文한국", "🙂👍🏽👨‍👩‍👧", "\u0301\u0308\u0323", "مرحبا", "²³½Ⅻ٣", "\u00a0\u2003\u3000\u200b",
+         "<|im_start|>", "<|im_end|>", "<s>", "</s>", "<|eot_id|>", "ſK", "éàü", "\x7f\x01"]
+
+
+def random_strings(n, seed=7):
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(1, 30)):
+            pool = rng.choice(POOLS)
+            parts.append(rng.choice(pool) if rng.random() < 0.8 else pool)
+        out.append("".join(parts))
+    return out
+
 
 def cases_of(word):
     alternating = "".join(c.upper() if i % 2 else c.lower() for i, c in enumerate(word))
@@ -73,6 +91,7 @@ def build():
         out.append("x" + " " * n)
         out.append(" " * n + "x")
         out.append("x" + " \n" * n + "y")
+    out.extend(random_strings(300))
     seen, uniq = set(), []
     for s in out:
         if s not in seen:
