@@ -13,7 +13,9 @@ Environment:
 
 Reusable pieces for later models: `triton` (session-scoped launcher; `triton.start([...models])`
 gives a running Server on free 127.0.0.1 ports with a temporary model repository), `Server`
-(urls, log text, `alive()`), `model_repository_root`.
+(urls, log text, `alive()`, `ready()`, `get_json()`, `stop()`), `model_repository_root`, and
+`model_file()` / the `gguf_model` fixture (env OMNIKV_MODEL or .cache/models/...; skip, or fail
+under CI, when missing).
 """
 
 from __future__ import annotations
@@ -144,12 +146,21 @@ class Launcher:
         self.server, self.ld_path, self.backend_dir, self.tmp = server, ld_path, backend_dir, tmp
         self.running: list[Server] = []
 
-    def start(self, models: list[str], source: Path = MODEL_REPOSITORY, extra_args: tuple[str, ...] = ()) -> Server:
+    def start(self, models: list[str], source: Path = MODEL_REPOSITORY, extra_args: tuple[str, ...] = (),
+              copy: bool = True) -> Server:
+        """Starts a server with the named models of source. copy=True builds a temporary repository
+        (files over 1 MiB, such as weights, are symlinked); copy=False serves source itself and
+        loads only the named models (explicit model control)."""
         run_dir = self.tmp / f"server{len(self.running)}"
-        repo = run_dir / "models"
-        repo.mkdir(parents=True)
-        for m in models:
-            shutil.copytree(source / m, repo / m)
+        run_dir.mkdir(parents=True)
+        if copy:
+            repo = run_dir / "models"
+            repo.mkdir()
+            for m in models:
+                shutil.copytree(source / m, repo / m, copy_function=_copy_or_link)
+        else:
+            repo = source
+            extra_args = ("--model-control-mode=explicit", *(f"--load-model={m}" for m in models), *extra_args)
         ports = _free_ports(3)
         log_path = run_dir / "tritonserver.log"
         args = [
@@ -182,6 +193,22 @@ class Launcher:
             raise errors[0]
 
 
+def _copy_or_link(src: str, dst: str) -> None:
+    if os.path.getsize(src) > 1 << 20:
+        os.symlink(os.path.abspath(src), dst)
+    else:
+        shutil.copy2(src, dst)
+
+
+def model_file() -> Path:
+    """The default GGUF model (env OMNIKV_MODEL, else .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf);
+    skips the test when it is missing, fails under CI."""
+    p = Path(os.environ.get("OMNIKV_MODEL") or REPO_ROOT / ".cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    if not p.is_file():
+        _missing(f"model file {p} (set OMNIKV_MODEL or run the setup script)")
+    return p
+
+
 def _build_backend(out: Path) -> Path:
     env_dir = os.environ.get("OMNIKV_BACKEND_DIR")
     if env_dir:
@@ -205,6 +232,11 @@ def _build_backend(out: Path) -> Path:
 @pytest.fixture(scope="session")
 def model_repository_root() -> Path:
     return MODEL_REPOSITORY
+
+
+@pytest.fixture(scope="session")
+def gguf_model() -> Path:
+    return model_file()
 
 
 @pytest.fixture(scope="session")

@@ -321,3 +321,13 @@ def grpc_stream_model(server, model: str, text: str, **kw):
     finally:
         client.stop_stream()
         client.close()
+
+
+def test_serves_the_checked_in_repository_in_place(triton, model_repository_root):
+    # copy=False: the repository itself, explicit control, only the named model loaded.
+    srv = triton.start([MODEL], source=model_repository_root, copy=False)
+    index = {m["name"]: m for m in json.loads(_post(srv, "/v2/repository/index"))}
+    assert index[MODEL].get("state") == "READY", index
+    assert [n for n, m in index.items() if m.get("state") == "READY"] == [MODEL], index
+    assert grpc_stream(srv, [("inplace", "in place", {})])["inplace"] == ["in", " place", "FINAL"]
+    srv.stop()
