@@ -42,6 +42,7 @@
 	VHADDPS      X0, X0, X0
 
 // func rowDotQ8_0AVX(w []byte, x []float32) float32
+// Per block: s = sum_j q[j]*x[j] (exact int8 -> float32), acc += d*s: the scale multiplies once per block.
 TEXT ·rowDotQ8_0AVX(SB), NOSPLIT, $0-52
 	MOVQ   w_base+0(FP), SI
 	MOVQ   x_base+24(FP), DI
@@ -53,26 +54,62 @@ TEXT ·rowDotQ8_0AVX(SB), NOSPLIT, $0-52
 	VXORPS Y3, Y3, Y3
 	TESTQ  CX, CX
 	JE     done
+	TESTQ  $1, CX
+	JE     loop2
 
-loop:
+	// one block alone when the count is odd
 	SCALE_D
 	VPMOVSXBD   2(SI), Y4
 	VPMOVSXBD   10(SI), Y5
 	VPMOVSXBD   18(SI), Y6
 	VPMOVSXBD   26(SI), Y7
 	CVT4
-	VMULPS      Y8, Y4, Y4
-	VMULPS      Y8, Y5, Y5
-	VMULPS      Y8, Y6, Y6
-	VMULPS      Y8, Y7, Y7
-	VFMADD231PS (DI), Y4, Y0
-	VFMADD231PS 32(DI), Y5, Y1
-	VFMADD231PS 64(DI), Y6, Y2
-	VFMADD231PS 96(DI), Y7, Y3
+	VMULPS      (DI), Y4, Y4
+	VMULPS      32(DI), Y5, Y5
+	VFMADD231PS 64(DI), Y6, Y4
+	VFMADD231PS 96(DI), Y7, Y5
+	VADDPS      Y5, Y4, Y4
+	VFMADD231PS Y8, Y4, Y0
 	ADDQ        $34, SI
 	ADDQ        $128, DI
 	DECQ        CX
-	JNZ         loop
+	JE          done
+
+loop2: // two blocks per iteration, accumulated into Y0/Y1 and Y2/Y3
+	SCALE_D
+	VPMOVSXBD    2(SI), Y4
+	VPMOVSXBD    10(SI), Y5
+	VPMOVSXBD    18(SI), Y6
+	VPMOVSXBD    26(SI), Y7
+	CVT4
+	VMULPS       (DI), Y4, Y4
+	VMULPS       32(DI), Y5, Y5
+	VFMADD231PS  64(DI), Y6, Y4
+	VFMADD231PS  96(DI), Y7, Y5
+	VFMADD231PS  Y8, Y4, Y0
+	VFMADD231PS  Y8, Y5, Y1
+	MOVWLZX      34(SI), AX
+	VMOVD        AX, X9
+	VCVTPH2PS    X9, X9
+	VBROADCASTSS X9, Y9
+	VPMOVSXBD    36(SI), Y10
+	VPMOVSXBD    44(SI), Y11
+	VPMOVSXBD    52(SI), Y12
+	VPMOVSXBD    60(SI), Y13
+	VCVTDQ2PS    Y10, Y10
+	VCVTDQ2PS    Y11, Y11
+	VCVTDQ2PS    Y12, Y12
+	VCVTDQ2PS    Y13, Y13
+	VMULPS       128(DI), Y10, Y10
+	VMULPS       160(DI), Y11, Y11
+	VFMADD231PS  192(DI), Y12, Y10
+	VFMADD231PS  224(DI), Y13, Y11
+	VFMADD231PS  Y9, Y10, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	ADDQ         $68, SI
+	ADDQ         $256, DI
+	SUBQ         $2, CX
+	JNE          loop2
 
 done:
 	REDUCE4

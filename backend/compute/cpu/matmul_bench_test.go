@@ -101,3 +101,37 @@ func BenchmarkReadBandwidth(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRowDot times the decode kernels alone on one goroutine over 64 rows of 576 values that stay
+// in L2: the compute speed of the fused dequantize-and-dot, without memory or pool effects.
+func BenchmarkRowDot(b *testing.B) {
+	for _, typ := range allTypes {
+		cols := 576 / typ.BlockSize() * typ.BlockSize()
+		if cols == 0 {
+			cols = 512
+		}
+		if typ.BlockSize() == 256 {
+			cols = 512
+		}
+		b.Run(typ.String(), func(b *testing.B) {
+			const rows = 64
+			rng := rand.New(rand.NewPCG(2, 3))
+			w, x := randWeights(rng, typ, rows, cols), randVec(rng, cols)
+			rb, _ := typ.RowBytes(cols)
+			dot := rowDotFunc(typ)
+			var sink float32
+			c0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				for r := 0; r < rows; r++ {
+					sink += dot(w[r*rb:(r+1)*rb], x)
+				}
+			}
+			if c1 := cpuTime(); c1 > c0 {
+				b.ReportMetric(2*float64(rows*cols)*float64(b.N)/(c1-c0).Seconds()/1e9, "GFLOP/cpu-s")
+			}
+			if sink == 0 {
+				b.Fatal("no work done")
+			}
+		})
+	}
+}

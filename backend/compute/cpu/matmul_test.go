@@ -14,7 +14,7 @@ import (
 // matmulShapes are (rows, cols) pairs: odd row counts, rows below one 3-row tile, strips with a ragged
 // last tile, and cols from one block to 4096. Types skip the cols that are not whole blocks for them.
 var matmulShapes = [][2]int{
-	{1, 32}, {2, 7}, {3, 64}, {5, 33}, {7, 256}, {13, 100}, {67, 576}, {200, 512}, {13, 1536}, {5, 4096},
+	{1, 32}, {2, 7}, {3, 64}, {5, 33}, {9, 96}, {7, 256}, {13, 100}, {67, 576}, {200, 512}, {13, 1536}, {5, 4096},
 }
 
 var matmulTokens = []int{1, 2, 3, 7, 64}
