@@ -114,6 +114,11 @@ func (t *Tokenizer) hfPost(c *hfComponent) error {
 				if !ok {
 					return fmt.Errorf("post_processor: template token %q has no special_tokens entry", piece.SpecialToken.ID)
 				}
+				for _, id := range st.IDs {
+					if id < 0 || int(id) >= len(t.tokens) {
+						return fmt.Errorf("post_processor: template token %q id %d out of range", piece.SpecialToken.ID, id)
+					}
+				}
 				if seenA {
 					t.suffix = append(t.suffix, st.IDs...)
 				} else {

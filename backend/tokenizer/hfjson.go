@@ -115,6 +115,9 @@ func FromTokenizerJSON(tokJSON, tokConfigJSON []byte) (*Tokenizer, error) {
 		n = max(n, int(id)+1)
 	}
 	for _, a := range f.AddedTokens {
+		if a.ID < 0 {
+			return nil, fmt.Errorf("tokenizer.json: added token %q: negative id %d", a.Content, a.ID)
+		}
 		n = max(n, int(a.ID)+1)
 	}
 	t := newTokenizer(n)
@@ -248,7 +251,7 @@ func hfPreStages(c *hfComponent) ([]preStage, error) {
 		return out, nil
 	case "ByteLevel":
 		if c.AddPrefixSpace != nil && *c.AddPrefixSpace {
-			return nil, fmt.Errorf("ByteLevel add_prefix_space=true is not supported")
+			return nil, fmt.Errorf("type ByteLevel: add_prefix_space=true is not supported")
 		}
 		if c.UseRegex == nil || *c.UseRegex {
 			return []preStage{splitStage(splitGPT2)}, nil
@@ -256,12 +259,12 @@ func hfPreStages(c *hfComponent) ([]preStage, error) {
 		return nil, nil // byte mapping alone: BPE always works on bytes
 	case "Digits":
 		if !c.IndividualDigits {
-			return nil, fmt.Errorf("Digits individual_digits=false is not supported")
+			return nil, fmt.Errorf("type Digits: individual_digits=false is not supported")
 		}
 		return []preStage{digitsStage}, nil
 	case "Split":
 		if c.Pattern.Regex == nil || c.Behavior != "Isolated" || c.Invert {
-			return nil, fmt.Errorf("Split: only an Isolated, non-inverted Regex pattern is supported")
+			return nil, fmt.Errorf("type Split: only an Isolated, non-inverted Regex pattern is supported")
 		}
 		switch *c.Pattern.Regex {
 		case gpt2Pattern:
@@ -269,7 +272,7 @@ func hfPreStages(c *hfComponent) ([]preStage, error) {
 		case llama3Pattern:
 			return []preStage{splitStage(splitLlama3)}, nil
 		}
-		return nil, fmt.Errorf("Split: unsupported regex %q (known: GPT-2, Llama-3)", *c.Pattern.Regex)
+		return nil, fmt.Errorf("type Split: unsupported regex %q (known: GPT-2, Llama-3)", *c.Pattern.Regex)
 	}
 	return nil, fmt.Errorf("unsupported type %q", c.Type)
 }
