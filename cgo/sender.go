@@ -8,17 +8,23 @@ import "C"
 
 import (
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/serve"
 )
 
 // sender implements serve.Sender over a Triton response factory (decoupled responses). It owns
-// the factory; close deletes it.
+// the factory; close deletes it. mu orders close against Cancelled, which a watcher goroutine
+// may call concurrently: no call touches the factory after close.
 type sender struct {
-	f     *C.TRITONBACKEND_ResponseFactory
-	reqID string // for error messages
+	mu    sync.Mutex
+	f     *C.TRITONBACKEND_ResponseFactory // nil once closed
+	reqID string                           // for error messages
 }
+
+// errClosed is returned by a send after close.
+var errClosed = serve.Errorf(serve.CodeInternal, "response factory already deleted")
 
 func newSender(r *C.TRITONBACKEND_Request, reqID string) (*sender, error) {
 	s := &sender{reqID: reqID}
@@ -29,6 +35,8 @@ func newSender(r *C.TRITONBACKEND_Request, reqID string) (*sender, error) {
 }
 
 func (s *sender) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.f == nil {
 		return
 	}
@@ -38,7 +46,11 @@ func (s *sender) close() {
 	s.f = nil
 }
 
+// newResponse starts a response; the caller holds s.mu.
 func (s *sender) newResponse() (*C.TRITONBACKEND_Response, error) {
+	if s.f == nil {
+		return nil, fmt.Errorf("request %q: %w", s.reqID, errClosed)
+	}
 	var resp *C.TRITONBACKEND_Response
 	if err := check(C.TRITONBACKEND_ResponseNewFromFactory(&resp, s.f), "TRITONBACKEND_ResponseNewFromFactory"); err != nil {
 		return nil, fmt.Errorf("request %q: %w", s.reqID, err)
@@ -48,6 +60,8 @@ func (s *sender) newResponse() (*C.TRITONBACKEND_Response, error) {
 
 // Send builds one response with r's outputs and parameters and sends it.
 func (s *sender) Send(r serve.Response) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	resp, err := s.newResponse()
 	if err != nil {
 		return err
@@ -68,6 +82,8 @@ func (s *sender) Send(r serve.Response) error {
 
 // SendError sends err as the final response.
 func (s *sender) SendError(err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	resp, rerr := s.newResponse()
 	if rerr != nil {
 		return rerr
@@ -82,6 +98,11 @@ func (s *sender) SendError(err error) error {
 
 // Finish sends the final flag without a response.
 func (s *sender) Finish() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return fmt.Errorf("request %q: %w", s.reqID, errClosed)
+	}
 	if err := check(C.TRITONBACKEND_ResponseFactorySendFlags(s.f, C.OMNIKV_RESPONSE_COMPLETE_FINAL), "TRITONBACKEND_ResponseFactorySendFlags"); err != nil {
 		return fmt.Errorf("request %q: %w", s.reqID, err)
 	}
@@ -90,6 +111,11 @@ func (s *sender) Finish() error {
 
 // Cancelled asks Triton whether the client cancelled the request.
 func (s *sender) Cancelled() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return true // closed: nobody is listening any more
+	}
 	var b C.bool
 	if err := check(C.TRITONBACKEND_ResponseFactoryIsCancelled(s.f, &b), "TRITONBACKEND_ResponseFactoryIsCancelled"); err != nil {
 		logWarn(fmt.Sprintf("request %q: %v", s.reqID, err))
