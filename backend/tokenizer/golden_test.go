@@ -29,6 +29,7 @@ func TestGolden(t *testing.T) {
 		{"llama3/FromTokenizerJSON", "llama3", func(t testing.TB) *Tokenizer { return fromCacheJSON(t, "llama3") }, false},
 		{"llama2/FromTokenizerJSON", "llama2", func(t testing.TB) *Tokenizer { return fromCacheJSON(t, "llama2") }, false},
 		{"llama2/FromGGUF-scores", "llama2", llama2AsGGUF, true},
+		{"llama3/FromGGUF-llama-bpe", "llama3", llama3AsGGUF, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,6 +131,50 @@ func llama2AsGGUF(t testing.TB) *Tokenizer {
 		if id, ok := f.Model.Vocab[tok]; ok {
 			v.Types[id] = ggufTypeByte
 		}
+	}
+	tok, err := FromGGUF(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// llama3AsGGUF rebuilds the Llama-3 tokenizer.json as a GGUF "gpt2" vocab with pre "llama-bpe" (added tokens
+// as control tokens), as llama.cpp's converter writes it; it checks FromGGUF's Llama-3 path.
+func llama3AsGGUF(t testing.TB) *Tokenizer {
+	t.Helper()
+	base := filepath.Join(repoRoot(t), ".cache/tok/llama3")
+	raw, err := os.ReadFile(needFile(t, filepath.Join(base, "tokenizer.json"), "run tests/reference/tokenizer/fetch.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		AddedTokens []struct {
+			ID      int32  `json:"id"`
+			Content string `json:"content"`
+		} `json:"added_tokens"`
+		Model struct {
+			Vocab  map[string]int32 `json:"vocab"`
+			Merges []string         `json:"merges"`
+		} `json:"model"`
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	n := len(f.Model.Vocab) + len(f.AddedTokens)
+	v := GGUFVocab{Model: "gpt2", Pre: "llama-bpe", Tokens: make([]string, n), Types: make([]int32, n),
+		Merges: f.Model.Merges, BOS: 128000, EOS: 128001, UNK: -1, PAD: -1}
+	for tok, id := range f.Model.Vocab {
+		v.Tokens[id], v.Types[id] = tok, ggufTypeNormal
+	}
+	for _, a := range f.AddedTokens {
+		v.Tokens[a.ID], v.Types[a.ID] = a.Content, ggufTypeControl
+	}
+	var cfg struct {
+		ChatTemplate string `json:"chat_template"`
+	}
+	if b, err := os.ReadFile(filepath.Join(base, "tokenizer_config.json")); err == nil && json.Unmarshal(b, &cfg) == nil {
+		v.ChatTemplate = cfg.ChatTemplate
 	}
 	tok, err := FromGGUF(v)
 	if err != nil {
