@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test: static checks, Go unit and golden tests (the asm and pure-Go kernels both, -race where it
 # matters), bounded fuzzing, and the end-to-end tests against a real tritonserver where present.
-# Installs what it needs (the model and tokenizer test data into .cache/). FUZZTIME=10s by default.
+# Installs what it needs (gcc/cmake if missing, the model, tokenizer test data and tritonserver into .cache/).
+# FUZZTIME=10s by default.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+command -v gcc >/dev/null && command -v cmake >/dev/null || { apt-get update -qq && apt-get install -y -qq gcc cmake >/dev/null; }
 export OMNIKV_MODEL=${OMNIKV_MODEL:-$(scripts/fetch-model.sh)}
 tests/reference/tokenizer/fetch.sh >/dev/null
 fuzztime=${FUZZTIME:-10s}
@@ -32,9 +34,9 @@ for target in weights:FuzzGGUF weights:FuzzSafetensors tokenizer:FuzzEncode; do
   CGO_ENABLED=0 go test -run '^$' -fuzz "^$fn\$" -fuzztime "$fuzztime" "./backend/$pkg"
 done
 
-if [ -f tests/e2e/run.sh ]; then
-  step "end-to-end tests against a real tritonserver"
-  tests/e2e/run.sh
-fi
+step "end-to-end tests against a real tritonserver (tests/e2e)"
+eval "$(scripts/fetch-triton.sh)"
+scripts/fetch-model.sh --link >/dev/null
+"$TRITON_PYTHON" -m pytest tests/e2e -q -p no:cacheprovider
 echo
 echo "all tests passed"
