@@ -88,9 +88,20 @@ func smolFromGGUF(t testing.TB) *Tokenizer {
 	return smolTok
 }
 
-// fromCacheJSON builds a tokenizer from .cache/tok/<dir>/tokenizer.json (+ tokenizer_config.json).
+var (
+	jsonMu   sync.Mutex
+	jsonToks = map[string]*Tokenizer{}
+)
+
+// fromCacheJSON builds a tokenizer from .cache/tok/<dir>/tokenizer.json (+ tokenizer_config.json), once per
+// test binary.
 func fromCacheJSON(t testing.TB, dir string) *Tokenizer {
 	t.Helper()
+	jsonMu.Lock()
+	defer jsonMu.Unlock()
+	if tok, ok := jsonToks[dir]; ok {
+		return tok
+	}
 	base := filepath.Join(repoRoot(t), ".cache/tok", dir)
 	tj := needFile(t, filepath.Join(base, "tokenizer.json"), "run tests/reference/tokenizer/fetch.sh")
 	tokJSON, err := os.ReadFile(tj)
@@ -105,6 +116,7 @@ func fromCacheJSON(t testing.TB, dir string) *Tokenizer {
 	if err != nil {
 		t.Fatalf("%s: %v", tj, err)
 	}
+	jsonToks[dir] = tok
 	return tok
 }
 
