@@ -4,7 +4,7 @@
 Inputs (each optional but bound): JSON-lines files written by
   bound      go run ./tests/bench/bound --json          ("machine" line + one "bound" line per context)
   llama.cpp  tests/bench/llamacpp_bench.py              (one line per context)
-  omnikv     omnikv bench --json                        (one line per context)
+  omnikv     omnikv bench --json                        (per context: a "dense" and an "omnikv" line)
 Every per-context line carries "context", "prefill_tokens_per_s" and "decode_ms_per_token".
 
   python3 tests/bench/report.py --bound B.jsonl [--llamacpp L.jsonl] [--omnikv O.jsonl] [--note TEXT]
@@ -49,18 +49,26 @@ def get(rows, ctx, key):
     return None if r is None else r.get(key)
 
 
+def split_modes(rows):
+    """omnikv bench prints a "dense" and an "omnikv" (sparse) line per context; lines without "mode" are dense."""
+    dense = [r for r in rows if r.get("mode", "dense") == "dense"]
+    sparse = [r for r in rows if r.get("mode") == "omnikv"]
+    return by_context(dense), by_context(sparse)
+
+
 def render(bound_rows, llama_rows, ours_rows, note=""):
     machine = next((r for r in bound_rows if r.get("kind") == "machine"), None)
     bounds = by_context([r for r in bound_rows if r.get("kind") == "bound"])
-    llama, ours = by_context(llama_rows), by_context(ours_rows)
-    contexts = sorted(set(bounds) | set(llama) | set(ours))
+    llama = by_context(llama_rows)
+    dense, sparse = split_modes(ours_rows)
+    contexts = sorted(set(bounds) | set(llama) | set(dense) | set(sparse))
     out = []
     if machine:
         out.append(f"Machine: {machine['cpu']}, {machine['threads']} threads, "
                    f"{machine['mem_bytes'] / 2**30:.1f} GiB RAM. Model: {machine['model']}, "
                    f"{machine['weight_bytes_per_token'] / 1e6:.2f} MB of weights read per decoded token.")
         out.append("")
-        out.append(f"| probe | 1 thread | {machine['threads']} threads |")
+        out.append(f"| probe | 1 thread | all ({machine['threads']}) threads |")
         out.append("|---|---:|---:|")
         for p in machine["probes"]:
             out.append(f"| {p['name']} | {p['one_thread']:.1f} {p['unit']} | {p['all_threads']:.1f} {p['unit']} |")
@@ -73,19 +81,25 @@ def render(bound_rows, llama_rows, ours_rows, note=""):
         out.append("llama.cpp: " + ", ".join(versions) + ".")
         out.append("")
     out.append("| context | prefill tok/s llama.cpp | prefill tok/s omnikv | omnikv/llama.cpp | prefill bound tok/s "
-               "| decode ms/tok llama.cpp | decode ms/tok omnikv | omnikv/llama.cpp | decode bound ms/tok "
-               "| bound/omnikv | bound/llama.cpp |")
-    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+               "| decode ms/tok llama.cpp | decode ms/tok omnikv dense | dense/llama.cpp "
+               "| decode ms/tok omnikv sparse | sparse/llama.cpp | decode bound ms/tok (dense) "
+               "| bound/llama.cpp | bound/omnikv dense |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in contexts:
-        lp, op = get(llama, c, "prefill_tokens_per_s"), get(ours, c, "prefill_tokens_per_s")
-        ld, od = get(llama, c, "decode_ms_per_token"), get(ours, c, "decode_ms_per_token")
+        ours_prefill = dense if c in dense else sparse
+        lp, op = get(llama, c, "prefill_tokens_per_s"), get(ours_prefill, c, "prefill_tokens_per_s")
+        ld, dd, sd = (get(llama, c, "decode_ms_per_token"), get(dense, c, "decode_ms_per_token"),
+                      get(sparse, c, "decode_ms_per_token"))
         bp, bd = get(bounds, c, "prefill_tokens_per_s_bound"), get(bounds, c, "decode_ms_per_token_bound")
         out.append(f"| {c} | {fmt(lp, '.1f')} | {fmt(op, '.1f')} | {fmt(ratio(op, lp), '.2f')} | {fmt(bp, '.0f')} "
-                   f"| {fmt(ld, '.2f')} | {fmt(od, '.2f')} | {fmt(ratio(od, ld), '.2f')} | {fmt(bd, '.2f')} "
-                   f"| {fmt(ratio(bd, od), '.0%')} | {fmt(ratio(bd, ld), '.0%')} |")
+                   f"| {fmt(ld, '.2f')} | {fmt(dd, '.2f')} | {fmt(ratio(dd, ld), '.2f')} "
+                   f"| {fmt(sd, '.2f')} | {fmt(ratio(sd, ld), '.2f')} | {fmt(bd, '.2f')} "
+                   f"| {fmt(ratio(bd, ld), '.0%')} | {fmt(ratio(bd, dd), '.0%')} |")
     out.append("")
-    out.append("Prefill omnikv/llama.cpp > 1: omnikv is faster. Decode omnikv/llama.cpp > 1: omnikv is slower. "
-               "bound/x: the share of the machine's decode bound that x reaches (100% = at the bound).")
+    out.append("Prefill omnikv/llama.cpp > 1: omnikv is faster. Decode x/llama.cpp > 1: x is slower. "
+               "Dense: every layer attends to the whole context (what llama.cpp does); sparse: OmniKV "
+               "(filter layers pick the tokens the other layers attend to), whose bound is lower than the "
+               "dense one shown. bound/x: the share of the dense decode bound that x reaches (100% = at the bound).")
     if note:
         out.append("")
         out.append(note)

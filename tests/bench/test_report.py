@@ -23,16 +23,19 @@ class RenderTest(unittest.TestCase):
     def test_ratios(self):
         cases = [
             # (llama prefill, ours prefill, llama decode, ours decode, bound decode) -> expected cells
-            ((100.0, 50.0, 10.0, 20.0, 5.0), ("0.50", "2.00", "25%", "50%")),
-            ((200.0, 300.0, 8.0, 4.0, 4.0), ("1.50", "0.50", "100%", "50%")),
+            # (llama prefill, ours prefill, llama decode, dense decode, sparse decode, bound decode) ->
+            # (prefill ratio, dense ratio, sparse ratio, bound/llama, bound/dense)
+            ((100.0, 50.0, 10.0, 20.0, 15.0, 5.0), ("0.50", "2.00", "1.50", "50%", "25%")),
+            ((200.0, 300.0, 8.0, 4.0, 2.0, 4.0), ("1.50", "0.50", "0.25", "50%", "100%")),
         ]
-        for (lp, op, ld, od, bd), (pr, dr, bo, bl) in cases:
+        for (lp, op, ld, od, sd, bd), want in cases:
             bound = [MACHINE, {"kind": "bound", "context": 128, "decode_ms_per_token_bound": bd,
                                "prefill_tokens_per_s_bound": 1000.0}]
             llama = [{"context": 128, "prefill_tokens_per_s": lp, "decode_ms_per_token": ld, "version": "v1"}]
-            ours = [{"context": 128, "prefill_tokens_per_s": op, "decode_ms_per_token": od}]
+            ours = [{"mode": "dense", "context": 128, "prefill_tokens_per_s": op, "decode_ms_per_token": od},
+                    {"mode": "omnikv", "context": 128, "prefill_tokens_per_s": op, "decode_ms_per_token": sd}]
             cells = self.row_for(report.render(bound, llama, ours), 128)
-            self.assertEqual((cells[3], cells[7], cells[9], cells[10]), (pr, dr, bo, bl))
+            self.assertEqual((cells[3], cells[7], cells[9], cells[11], cells[12]), want)
 
     def test_missing_engine(self):
         bound = [MACHINE, {"kind": "bound", "context": 2048, "decode_ms_per_token_bound": 9.0,
@@ -40,7 +43,7 @@ class RenderTest(unittest.TestCase):
         cells = self.row_for(report.render(bound, [], []), 2048)
         self.assertEqual(cells[1], "–")
         self.assertEqual(cells[3], "–")
-        self.assertEqual(cells[8], "9.00")
+        self.assertEqual(cells[10], "9.00")
 
     def test_read_jsonl_skips_logs_and_rejects_bad_json(self):
         with tempfile.TemporaryDirectory() as d:
