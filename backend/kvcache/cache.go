@@ -240,3 +240,12 @@ func (s *Sequence) Release() {
 	s.pool.put(s.staging, false)
 	s.staging, s.len, s.Aux = nil, 0, nil
 }
+
+// PagesHeld returns the number of pages the sequence holds (every layer, staging included).
+func (s *Sequence) PagesHeld() int {
+	n := len(s.staging)
+	for _, ps := range s.pages {
+		n += len(ps)
+	}
+	return n
+}

@@ -207,6 +207,7 @@ func (g *Generator) stream(h *engine.Handle, gr *GenRequest, prompt []int32, ses
 			sess.finishTurn(all, reason)
 		}
 		if reason == sample.FinishCancelled {
+			g.log.Info().Msgf("request cancelled after %d tokens; KV pages in use: %d", len(all), g.eng.Pool().InUse()-g.sessionPages())
 			return Errorf(CodeCancelled, "request cancelled")
 		}
 		return out.Send(Response{Final: true, Outputs: []Tensor{
@@ -215,4 +216,12 @@ func (g *Generator) stream(h *engine.Handle, gr *GenRequest, prompt []int32, ses
 		}})
 	}
 	return fmt.Errorf("engine closed the sequence without a final event")
+}
+
+// sessionPages counts the KV pages held by idle chat sessions (so that logs can tell them from leaks).
+func (g *Generator) sessionPages() int {
+	if g.sessions == nil {
+		return 0
+	}
+	return g.sessions.pages()
 }

@@ -172,3 +172,16 @@ func (s *sessions) count() int {
 	defer s.mu.Unlock()
 	return len(s.m)
 }
+
+// pages counts the KV pages held by sessions that are not running a turn.
+func (s *sessions) pages() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, ss := range s.m {
+		if !ss.busy {
+			n += ss.seq.PagesHeld()
+		}
+	}
+	return n
+}
