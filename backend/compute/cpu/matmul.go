@@ -149,6 +149,14 @@ func (j *matmulJob) set(out, x []float32, n int, w []byte, typ weights.DType, ro
 	}
 	j.tokBlock = ceilDiv(ceilDiv(n, blocks), 4) * 4
 	j.tokBlocks = ceilDiv(n, j.tokBlock)
+	// Grow every worker's scratch here, not in runW: which workers take items varies from call to call,
+	// and a call must not allocate unless the shape grew.
+	need := (j.strip + 4) * cols
+	for w := range j.scratch {
+		if cap(j.scratch[w]) < need {
+			j.scratch[w] = make([]float32, need)
+		}
+	}
 }
 
 // runW runs decode rows [lo, hi) or prefill items [lo, hi) on the given worker.
@@ -157,11 +165,7 @@ func (j *matmulJob) runW(worker, lo, hi int) {
 		j.decodeRows(lo, hi)
 		return
 	}
-	need := (j.strip + 4) * j.cols
-	if cap(j.scratch[worker]) < need {
-		j.scratch[worker] = make([]float32, need)
-	}
-	s := j.scratch[worker][:need]
+	s := j.scratch[worker][:(j.strip+4)*j.cols] // grown by set
 	for it := lo; it < hi; it++ {
 		j.prefillItem(s[:j.strip*j.cols], s[j.strip*j.cols:], it/j.tokBlocks, it%j.tokBlocks)
 	}
