@@ -51,6 +51,18 @@ func refAttention(q, k, v []float32, rows, pos0, heads, kvHeads, hd int, scale f
 	return out
 }
 
+// everyNth returns the ascending token indices t < length with t%n == 0, plus the last tail ones (a sparse
+// layer's selection always keeps the current query rows).
+func everyNth(length, n, tail int) []int32 {
+	var sel []int32
+	for t := 0; t < length; t++ {
+		if t%n == 0 || t >= length-tail {
+			sel = append(sel, int32(t))
+		}
+	}
+	return sel
+}
+
 func contains(sel []int32, tok int) bool {
 	for _, s := range sel {
 		if int(s) == tok {
@@ -62,14 +74,14 @@ func contains(sel []int32, tok int) bool {
 
 func testAttention(t *testing.T, dev compute.Device) {
 	r := rand.New(rand.NewPCG(11, 12))
-	const heads, kvHeads, hd, page = 6, 2, 16, 4
-	kvDim := kvHeads * hd
 	for _, tc := range []struct {
 		name           string
 		length, rows   int // tokens cached (incl. the query rows), query rows (the newest ones)
 		sel            []int32
 		dt             compute.KVDType
 		scaleK, scaleQ float64
+		heads, kvHeads int // 6, 2 when zero
+		hd, page       int // 16, 4 when zero
 	}{
 		{name: "decode", length: 13, rows: 1, dt: compute.KVF32},
 		{name: "prefill", length: 9, rows: 9, dt: compute.KVF32},
@@ -78,8 +90,31 @@ func testAttention(t *testing.T, dev compute.Device) {
 		{name: "selected", length: 30, rows: 2, sel: []int32{0, 3, 4, 11, 17, 28, 29}, dt: compute.KVF32},
 		{name: "selected-fp16", length: 30, rows: 1, sel: []int32{1, 2, 29}, dt: compute.KVF16},
 		{name: "peaked", length: 50, rows: 1, dt: compute.KVF32, scaleK: 8, scaleQ: 8},
+		{name: "odd-headdim", length: 70, rows: 5, dt: compute.KVF16, hd: 12, page: 16},
+		// Long sequences: many KV blocks per task, several row blocks, splits of the tokens in decode.
+		{name: "long-decode-fp16", length: 1000, rows: 1, dt: compute.KVF16, hd: 64, page: 64},
+		{name: "long-decode-fp32", length: 1000, rows: 1, dt: compute.KVF32, hd: 64, page: 64},
+		{name: "long-decode-split", length: 2500, rows: 1, dt: compute.KVF16, hd: 64, page: 64},
+		{name: "long-chunk-fp16", length: 1000, rows: 37, dt: compute.KVF16, hd: 64, page: 64},
+		{name: "long-chunk-fp32", length: 1000, rows: 37, dt: compute.KVF32, hd: 64, page: 64},
+		{name: "long-chunk-sel-fp16", length: 1000, rows: 37, sel: everyNth(1000, 3, 37), dt: compute.KVF16, hd: 64, page: 64},
+		{name: "long-decode-sel-fp32", length: 1000, rows: 1, sel: everyNth(1000, 2, 1), dt: compute.KVF32, hd: 64, page: 64},
+		{name: "long-decode-sel-split", length: 3000, rows: 1, sel: everyNth(3000, 2, 1), dt: compute.KVF16, hd: 64, page: 64},
+		{name: "long-prefill", length: 200, rows: 200, dt: compute.KVF16, hd: 64, page: 64},
+		// Scores of std 4*4 = 16 (at 1e-6 relative to the output, float32 scores alone cost ~4e-6 from std 16 up).
+		{name: "long-peaked", length: 1000, rows: 37, dt: compute.KVF32, scaleK: 2, scaleQ: 2, hd: 64, page: 64},
+		{name: "gqa4", length: 300, rows: 37, dt: compute.KVF32, heads: 8, kvHeads: 2, hd: 32, page: 64},
+		{name: "mha", length: 300, rows: 7, dt: compute.KVF16, heads: 4, kvHeads: 4, hd: 32, page: 16},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			heads, kvHeads, hd, page := 6, 2, 16, 4
+			if tc.heads != 0 {
+				heads, kvHeads = tc.heads, tc.kvHeads
+			}
+			if tc.hd != 0 {
+				hd, page = tc.hd, tc.page
+			}
+			kvDim := kvHeads * hd
 			sk, sq := tc.scaleK, tc.scaleQ
 			if sk == 0 {
 				sk, sq = 1, 1
@@ -104,7 +139,7 @@ func testAttention(t *testing.T, dev compute.Device) {
 			pos0 := tc.length - tc.rows
 			qt := dev.Upload(tc.rows+2, heads*hd, append(make([]float32, 2*heads*hd), q...))
 			out := dev.NewTensor(tc.rows+2, heads*hd)
-			scale := 1 / math.Sqrt(hd)
+			scale := 1 / math.Sqrt(float64(hd))
 			dev.Attend(&compute.Attention{
 				Q: qt, Out: out, Row0: 2, Rows: tc.rows, Pos0: pos0, Heads: heads, KVHeads: kvHeads, HeadDim: hd,
 				Scale: float32(scale), Pages: pages, Page: page, Len: tc.length, Sel: tc.sel,
