@@ -15,15 +15,19 @@ import (
 
 // runChat holds a conversation with a sequence-batched model (omnikv_chat): every line of stdin is
 // one user turn, sent with the same sequence id (random unless --sequence-id), the first
-// successful turn with sequence_start=true. Empty lines are skipped. The answer is streamed to
-// stdout, followed by a blank line.
+// successful turn with sequence_start=true. Blank lines are skipped. The answer is streamed to
+// stdout, followed by a blank line. Every turn asks for exclude_input_in_output=true: the user has
+// already seen their line. A failed turn is reported and the chat goes on.
 //
-// Ending the sequence: Triton ends a sequence only on a request flagged sequence_end, and reading
-// interactively we cannot know a turn is the last before the user closes stdin. So on EOF (Ctrl-D,
-// or the end of piped input) chat sends one more request on the sequence: text_input "" with
-// sequence_end=true and max_tokens=1, and discards its output. The server is expected to accept
-// that empty closing turn (and may answer it with nothing). If it fails, chat only warns: the
-// server's idle timeout frees the session anyway. --no-end leaves the sequence open.
+// Ending the sequence (--end): Triton ends a sequence only on a request flagged sequence_end.
+//   - last: the last line's turn carries sequence_end. chat reads one line ahead to know, so use
+//     it for piped input only (the default when stdin is not a terminal).
+//   - turn: on EOF (Ctrl-D) chat sends one closing request flagged sequence_end: text_input " "
+//     (one space: the omnikv backend rejects an empty text_input) and max_tokens=1, its output
+//     discarded (the default on a terminal, where the last turn is not known in advance).
+//   - none: leave the sequence open; the server's idle timeout frees it.
+//
+// A failure to end only warns: the server's idle timeout frees the session anyway.
 func runChat(ctx context.Context, args []string, stdin io.Reader, interactive bool, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -33,10 +37,21 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, interactive bo
 	s.register(fs)
 	model := fs.String("model", "omnikv_chat", "model name (a sequence-batched model)")
 	seqID := fs.Int64("sequence-id", 0, "sequence (conversation) id; 0 picks a random one")
-	noEnd := fs.Bool("no-end", false, "on EOF, leave the sequence open instead of sending the closing turn")
+	endMode := fs.String("end", "auto", "how the sequence ends: last (flag the last line's turn), turn (a closing request on EOF), none, or auto (last for piped stdin, turn on a terminal)")
 	stats := fs.Bool("stats", false, "print statistics for every turn on stderr")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	switch *endMode {
+	case "auto":
+		*endMode = "last"
+		if interactive {
+			*endMode = "turn"
+		}
+	case "last", "turn", "none":
+	default:
+		fmt.Fprintf(stderr, "chat: --end must be auto, last, turn or none, not %q\n", *endMode)
+		return errUsage
 	}
 	if *seqID < 0 {
 		fmt.Fprintln(stderr, "chat: --sequence-id must be positive")
@@ -58,22 +73,33 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, interactive bo
 		fmt.Fprintf(stderr, "chat with %s (sequence %d); Ctrl-D ends it\n", *model, id)
 	}
 
-	started, failed := false, 0
 	in := bufio.NewScanner(stdin)
 	in.Buffer(make([]byte, 64*1024), 16<<20)
-	for {
-		if interactive {
-			fmt.Fprint(stderr, "> ")
+	// readTurn returns the next non-blank line of stdin.
+	readTurn := func() (string, bool) {
+		for {
+			if interactive {
+				fmt.Fprint(stderr, "> ")
+			}
+			if !in.Scan() {
+				return "", false
+			}
+			if line := strings.TrimRight(in.Text(), "\r"); strings.TrimSpace(line) != "" {
+				return line, true
+			}
 		}
-		if !in.Scan() {
-			break
-		}
-		line := strings.TrimRight(in.Text(), "\r")
-		if strings.TrimSpace(line) == "" {
-			continue
+	}
+	started, ended, failed := false, false, 0
+	line, ok := readTurn()
+	for ok {
+		var next string
+		last := false
+		if *endMode == "last" {
+			next, ok = readTurn()
+			last = !ok
 		}
 		req := client.GenerateRequest{Model: *model, Prompt: line, Stream: true, MaxTokens: s.maxTokens, Sampling: s.params(),
-			Sequence: &client.Sequence{ID: id, Start: !started}}
+			ExcludeInput: client.Ptr(true), Sequence: &client.Sequence{ID: id, Start: !started, End: last}}
 		pieces := 0
 		res, err := cl.Generate(ctx, req, func(d client.Delta) error {
 			if d.Text != "" {
@@ -90,18 +116,24 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, interactive bo
 			return err
 		}
 		if err != nil {
-			// A failed turn does not end the chat; the next one starts the sequence if none did.
+			// The next turn starts the sequence again if none has started it yet.
 			failed++
 			fmt.Fprintf(stderr, "omnikv-client: turn failed: %v\n", err)
-			continue
+		} else {
+			started, ended = true, last
 		}
-		started = true
+		if *endMode == "last" {
+			line = next
+		} else {
+			line, ok = readTurn()
+		}
 	}
 	if err := in.Err(); err != nil {
 		return fmt.Errorf("reading stdin: %w", err)
 	}
-	if started && !*noEnd {
-		end := client.GenerateRequest{Model: *model, Prompt: "", MaxTokens: 1, Sequence: &client.Sequence{ID: id, End: true}}
+	if started && !ended && *endMode != "none" {
+		end := client.GenerateRequest{Model: *model, Prompt: " ", MaxTokens: 1, ExcludeInput: client.Ptr(true),
+			Sequence: &client.Sequence{ID: id, End: true}}
 		if _, err := cl.Generate(ctx, end, nil); err != nil {
 			fmt.Fprintf(stderr, "omnikv-client: warning: closing sequence %d: %v\n", id, err)
 		}

@@ -23,6 +23,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	prompt := fs.String("prompt", "", "the prompt text")
 	promptFile := fs.String("prompt-file", "", "read the prompt from this file instead")
 	stream := fs.Bool("stream", false, "print the text piece by piece as the server decodes it")
+	exclude := fs.Bool("exclude-input", false, "ask the server to leave the prompt out of the output (exclude_input_in_output)")
 	id := fs.String("id", "", "request id (optional)")
 	timeout := fs.Duration("timeout", 0, "give up after this long (0: no limit)")
 	if err := parse(fs, args); err != nil {
@@ -50,6 +51,9 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		defer cancel()
 	}
 	req := client.GenerateRequest{Model: *model, ID: *id, Prompt: *prompt, Stream: *stream, MaxTokens: s.maxTokens, Sampling: s.params()}
+	if *exclude {
+		req.ExcludeInput = client.Ptr(true)
+	}
 	pieces := 0
 	res, err := cl.Generate(ctx, req, func(d client.Delta) error {
 		if d.Text == "" {

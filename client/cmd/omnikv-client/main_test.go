@@ -51,7 +51,7 @@ func TestGenerate(t *testing.T) {
 		},
 		{
 			name:   "sampling flags and max tokens",
-			args:   []string{"--prompt", "a b c d", "--max-tokens", "2", "--temperature", "0", "--seed", "7", "--top-k", "5"},
+			args:   []string{"--prompt", "a b c d", "--max-tokens", "2", "--temperature", "0", "--seed", "7", "--top-k", "5", "--exclude-input"},
 			stdout: "a b\n",
 			stats:  regexp.MustCompile(`^tokens=2 .* finish=length`),
 			request: func(t *testing.T, r *pb.ModelInferRequest) {
@@ -61,6 +61,9 @@ func TestGenerate(t *testing.T) {
 				js, _, _ := clienttest.InputString(r, "sampling_parameters")
 				if js != `{"temperature":0,"top_k":5,"seed":7}` {
 					t.Errorf("sampling_parameters = %s", js)
+				}
+				if b, ok, _ := clienttest.InputBool(r, "exclude_input_in_output"); !ok || !b {
+					t.Errorf("exclude_input_in_output = %v (sent %v)", b, ok)
 				}
 			},
 		},
@@ -89,31 +92,47 @@ func TestGenerate(t *testing.T) {
 }
 
 func TestChat(t *testing.T) {
-	echo := &clienttest.Echo{}
-	addr := (&clienttest.Server{Stream: echo.Handle}).Start(t)
-	code, out, errOut := runCLI(t, testCtx(t), "hello there\n\nhow are you\n", "chat", "--url", addr, "--sequence-id", "42")
-	if code != 0 {
-		t.Fatalf("exit %d, stderr %q", code, errOut)
-	}
-	if out != "hello there\n\nhow are you\n\n" {
-		t.Errorf("stdout %q", out)
-	}
-	reqs := echo.Requests()
-	if len(reqs) != 3 {
-		t.Fatalf("server got %d requests, want 2 turns and the closing one", len(reqs))
-	}
-	wants := []struct {
+	type turn struct {
 		text       string
 		start, end bool
-	}{{"hello there", true, false}, {"how are you", false, false}, {"", false, true}}
-	for i, w := range wants {
-		r := reqs[i]
-		p := r.GetParameters()
-		text, _, _ := clienttest.InputString(r, "text_input")
-		if r.GetModelName() != "omnikv_chat" || p["sequence_id"].GetInt64Param() != 42 || text != w.text ||
-			p["sequence_start"].GetBoolParam() != w.start || p["sequence_end"].GetBoolParam() != w.end {
-			t.Errorf("request %d: model %q text %q params %v; want text %q start %v end %v", i, r.GetModelName(), text, p, w.text, w.start, w.end)
-		}
+	}
+	tests := []struct {
+		name  string
+		flags []string
+		turns []turn
+	}{
+		{"piped: the last line ends", nil, []turn{{"hello there", true, false}, {"how are you", false, true}}},
+		{"closing turn", []string{"--end", "turn"}, []turn{{"hello there", true, false}, {"how are you", false, false}, {" ", false, true}}},
+		{"left open", []string{"--end", "none"}, []turn{{"hello there", true, false}, {"how are you", false, false}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			echo := &clienttest.Echo{}
+			addr := (&clienttest.Server{Stream: echo.Handle}).Start(t)
+			args := append([]string{"chat", "--url", addr, "--sequence-id", "42"}, tt.flags...)
+			code, out, errOut := runCLI(t, testCtx(t), "hello there\n\n  \nhow are you\n", args...)
+			if code != 0 {
+				t.Fatalf("exit %d, stderr %q", code, errOut)
+			}
+			if out != "hello there\n\nhow are you\n\n" {
+				t.Errorf("stdout %q", out)
+			}
+			reqs := echo.Requests()
+			if len(reqs) != len(tt.turns) {
+				t.Fatalf("server got %d requests, want %d", len(reqs), len(tt.turns))
+			}
+			for i, w := range tt.turns {
+				r := reqs[i]
+				p := r.GetParameters()
+				text, _, _ := clienttest.InputString(r, "text_input")
+				exclude, _, _ := clienttest.InputBool(r, "exclude_input_in_output")
+				if r.GetModelName() != "omnikv_chat" || p["sequence_id"].GetInt64Param() != 42 || text != w.text || !exclude ||
+					p["sequence_start"].GetBoolParam() != w.start || p["sequence_end"].GetBoolParam() != w.end {
+					t.Errorf("request %d: model %q text %q exclude %v params %v; want text %q start %v end %v",
+						i, r.GetModelName(), text, exclude, p, w.text, w.start, w.end)
+				}
+			}
+		})
 	}
 }
 
@@ -138,7 +157,7 @@ func TestChatFailedTurn(t *testing.T) {
 		return s.Send(clienttest.Response("", true, clienttest.Text("text_output", "ok")))
 	}
 	addr := (&clienttest.Server{Stream: handler}).Start(t)
-	code, out, errOut := runCLI(t, testCtx(t), "first\nsecond\n", "chat", "--url", addr, "--no-end")
+	code, out, errOut := runCLI(t, testCtx(t), "first\nsecond\n", "chat", "--url", addr, "--end", "none")
 	if code != 1 || !strings.Contains(errOut, "turn failed") || !strings.Contains(errOut, "prompt too long") || !strings.Contains(errOut, "1 turn(s) failed") {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
@@ -148,7 +167,7 @@ func TestChatFailedTurn(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	if len(reqs) != 2 {
-		t.Fatalf("%d requests, want 2 (no closing turn with --no-end)", len(reqs))
+		t.Fatalf("%d requests, want 2 (no closing turn with --end none)", len(reqs))
 	}
 	id := reqs[0].GetParameters()["sequence_id"].GetInt64Param()
 	if id <= 0 || reqs[1].GetParameters()["sequence_id"].GetInt64Param() != id {
@@ -174,6 +193,7 @@ func TestExitCodes(t *testing.T) {
 		{"unknown command", 0, []string{"fly"}, 2, "", `unknown command "fly"`},
 		{"missing prompt", 0, []string{"generate", "--url", addr}, 2, "", "--prompt or --prompt-file is required"},
 		{"bad flag", 0, []string{"generate", "--temperature", "hot"}, 2, "", "invalid value"},
+		{"bad end mode", 0, []string{"chat", "--url", addr, "--end", "never"}, 2, "", "--end must be"},
 		{"stray argument", 0, []string{"health", "--url", addr, "extra"}, 2, "", "unexpected arguments"},
 		{"health", 0, []string{"health", "--url", addr, "--model", "omnikv"}, 0, "live=true ready=true model omnikv ready=true\n", ""},
 		{"health unknown model", 0, []string{"health", "--url", addr, "--model", "x"}, 1, "live=true ready=true\n", `ModelReady "x"`},
