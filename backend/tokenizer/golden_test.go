@@ -29,6 +29,8 @@ func TestGolden(t *testing.T) {
 		{"llama3/FromTokenizerJSON", "llama3", func(t testing.TB) *Tokenizer { return fromCacheJSON(t, "llama3") }, false},
 		{"llama2/FromTokenizerJSON", "llama2", func(t testing.TB) *Tokenizer { return fromCacheJSON(t, "llama2") }, false},
 		{"llama2/FromGGUF-scores", "llama2", llama2AsGGUF, true},
+		{"llama2/Metaspace-first", "llama2_meta_first", func(t testing.TB) *Tokenizer { return fromCacheJSON(t, "llama2_meta_first") }, false},
+		{"llama2/Metaspace-always-split", "llama2_meta_always", func(t testing.TB) *Tokenizer { return fromCacheJSON(t, "llama2_meta_always") }, false},
 		{"llama3/FromGGUF-llama-bpe", "llama3", llama3AsGGUF, false},
 	}
 	for _, tc := range cases {

