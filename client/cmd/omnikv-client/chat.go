@@ -73,19 +73,38 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, interactive bo
 		fmt.Fprintf(stderr, "chat with %s (sequence %d); Ctrl-D ends it\n", *model, id)
 	}
 
+	// Lines come from a goroutine so that an interrupt also ends a wait for input.
 	in := bufio.NewScanner(stdin)
 	in.Buffer(make([]byte, 64*1024), 16<<20)
-	// readTurn returns the next non-blank line of stdin.
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		for in.Scan() {
+			select {
+			case lines <- strings.TrimRight(in.Text(), "\r"):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	interrupted := false
+	// readTurn returns the next non-blank line of stdin; false at EOF or on an interrupt.
 	readTurn := func() (string, bool) {
 		for {
 			if interactive {
 				fmt.Fprint(stderr, "> ")
 			}
-			if !in.Scan() {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					return "", false
+				}
+				if strings.TrimSpace(line) != "" {
+					return line, true
+				}
+			case <-ctx.Done():
+				interrupted = true
 				return "", false
-			}
-			if line := strings.TrimRight(in.Text(), "\r"); strings.TrimSpace(line) != "" {
-				return line, true
 			}
 		}
 	}
@@ -128,7 +147,10 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, interactive bo
 			line, ok = readTurn()
 		}
 	}
-	if err := in.Err(); err != nil {
+	if interrupted {
+		return fmt.Errorf("waiting for input: %w", ctx.Err())
+	}
+	if err := in.Err(); err != nil { // the reader has finished: lines is closed
 		return fmt.Errorf("reading stdin: %w", err)
 	}
 	if started && !ended && *endMode != "none" {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"regexp"
 	"strings"
 	"sync"
@@ -215,5 +216,34 @@ func TestExitCodes(t *testing.T) {
 				t.Errorf("exit %d stdout %q stderr %q; want exit %d stdout %q stderr containing %q", code, out, errOut, tt.code, tt.stdout, tt.stderr)
 			}
 		})
+	}
+}
+
+// TestChatInterruptWhileReading: an interrupt while chat waits for a line ends it at once, even
+// though stdin stays open.
+func TestChatInterruptWhileReading(t *testing.T) {
+	echo := &clienttest.Echo{}
+	addr := (&clienttest.Server{Stream: echo.Handle}).Start(t)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(testCtx(t))
+	go func() {
+		_, _ = io.WriteString(pw, "first turn\n")
+		time.Sleep(300 * time.Millisecond)
+		cancel()
+	}()
+	var out, errOut bytes.Buffer
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"chat", "--url", addr, "--end", "turn"}, pr, false, &out, &errOut) }()
+	select {
+	case code := <-done:
+		if code != 130 || !strings.Contains(errOut.String(), "waiting for input") {
+			t.Errorf("exit %d, stderr %q", code, errOut.String())
+		}
+		if out.String() != "first turn\n\n" || len(echo.Requests()) != 1 {
+			t.Errorf("stdout %q after %d requests", out.String(), len(echo.Requests()))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("chat still waiting for input 5s after the interrupt")
 	}
 }
