@@ -141,7 +141,7 @@ func (t *attnTask) run(w *attnScratch, i int) {
 	r1 := min(r0+t.rowBlock, a.Rows)
 	m := (r1 - r0) * group
 	mPad := roundUp(m, 3)
-	outer := mPad%16 == 0 // scores by the outer-product kernel over qᵀ; else by 4x3 dot tiles
+	outer := mPad%16 == 0 // scores by the outer-product kernel over qᵀ; else by 4x3 dot tiles (dot4x3)
 
 	// Stack the group's query heads.
 	q := w.q[:mPad*hd]
@@ -240,7 +240,7 @@ func (t *attnTask) block(w *attnScratch, r0, m, mPad, jb, nb int, outer bool) {
 	} else {
 		for j := 0; j < nbPad; j += 4 {
 			for i := 0; i < mPad; i += 3 {
-				tile4x3(s[j*mPad+i:], mPad, w.k[j*hd:], hd, w.q[i*hd:], hd, hd)
+				dot4x3(s[j*mPad+i:], mPad, w.k[j*hd:], hd, w.q[i*hd:], hd, hd)
 			}
 		}
 	}
@@ -261,11 +261,7 @@ func (t *attnTask) block(w *attnScratch, r0, m, mPad, jb, nb int, outer bool) {
 		for i := 0; i < iv; i++ {
 			row[i] = ninf
 		}
-		for i := iv; i < mPad; i++ {
-			v := row[i] * a.Scale
-			row[i] = v
-			mx[i] = max(mx[i], v)
-		}
+		attnScaleMax(row[iv:], mx[iv:], a.Scale)
 	}
 	al := w.al[:mPad]
 	for i, v := range mx {
@@ -276,22 +272,28 @@ func (t *attnTask) block(w *attnScratch, r0, m, mPad, jb, nb int, outer bool) {
 		w.m[i] = max(w.m[i], v)
 	}
 	expF32(al)
-	for j := 0; j < nbPad; j++ {
-		row := s[j*mPad : (j+1)*mPad]
-		for i, v := range mx {
-			row[i] -= v
-		}
-	}
-	expF32(s)
 
-	// Running sums and the rescaled accumulator.
+	// Probabilities, running sums and the rescaled accumulator.
 	l := w.l[:mPad]
 	for i := range l {
 		l[i] *= float64(al[i])
 	}
-	for j := 0; j < nb; j++ {
-		for i, v := range s[j*mPad : (j+1)*mPad] {
-			l[i] += float64(v)
+	if mPad%8 == 0 { // fused, 8 rows per vector
+		for j := 0; j < nbPad; j++ {
+			attnExpSum(s[j*mPad:(j+1)*mPad], mx, l)
+		}
+	} else { // few rows (decode): subtract, then one exp over the whole block
+		for j := 0; j < nbPad; j++ {
+			row := s[j*mPad : (j+1)*mPad]
+			for i, v := range mx {
+				row[i] -= v
+			}
+		}
+		expF32(s)
+		for j := 0; j < nb; j++ {
+			for i, v := range s[j*mPad : (j+1)*mPad] {
+				l[i] += float64(v)
+			}
 		}
 	}
 	o := w.o[:mPad*hd]

@@ -51,3 +51,24 @@ func cvtF16Rows(dst []float32, src []uint16, n, rows, srcStride int) {
 		}
 	}
 }
+
+//go:noescape
+func dot4x3AVX(out *float32, ldo int, x *float32, ldx int, w *float32, ldw int, k int)
+
+// dot4x3 writes out[t*ldo+r] = Σ_{i<k} x[t*ldx+i] * w[r*ldw+i] for t < 4, r < 3.
+func dot4x3(out []float32, ldo int, x []float32, ldx int, w []float32, ldw int, k int) {
+	k8 := k &^ 7
+	if !hasAVX2 || k8 == 0 {
+		dot4x3Go(out, ldo, x, ldx, w, ldw, k)
+		return
+	}
+	_ = out[3*ldo+2]
+	_ = x[3*ldx+k-1]
+	_ = w[2*ldw+k-1]
+	dot4x3AVX(&out[0], ldo, &x[0], ldx, &w[0], ldw, k8)
+	for t := 0; t < 4 && k8 < k; t++ {
+		for r := 0; r < 3; r++ {
+			out[t*ldo+r] += dotF32Go(x[t*ldx+k8:t*ldx+k], w[r*ldw+k8:r*ldw+k])
+		}
+	}
+}

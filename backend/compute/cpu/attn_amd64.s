@@ -156,3 +156,80 @@ col:
 	JNZ       row
 	VZEROUPPER
 	RET
+
+// ROW3(a, b, c, xa, xt): stores the lane sums of a, b, c to 0, 4, 8(DI); clobbers a, c and xt.
+#define ROW3(a, b, c, xa, xt) \
+	VHADDPS      b, a, a \
+	VHADDPS      c, c, c \
+	VHADDPS      c, a, a \
+	VEXTRACTF128 $1, a, xt \
+	VADDPS       xt, xa, xa \
+	VMOVSD       xa, (DI) \
+	VPERMILPS    $2, xa, xt \
+	VMOVSS       xt, 8(DI)
+
+// func dot4x3AVX(out *float32, ldo int, x *float32, ldx int, w *float32, ldw int, k int)
+// out[t*ldo+r] = Σ_{i<k} x[t*ldx+i] * w[r*ldw+i] for t < 4, r < 3; k a positive multiple of 8.
+// Accumulators Y(3t+r); per 8 values: 3 loads of w, 4 of x, 12 FMAs.
+TEXT ·dot4x3AVX(SB), NOSPLIT, $0-56
+	MOVQ   out+0(FP), DI
+	MOVQ   ldo+8(FP), R8
+	SHLQ   $2, R8
+	MOVQ   x+16(FP), SI
+	MOVQ   ldx+24(FP), R9
+	SHLQ   $2, R9
+	LEAQ   (R9)(R9*2), R10
+	ADDQ   SI, R10            // x row 3
+	MOVQ   w+32(FP), BX
+	MOVQ   ldw+40(FP), R11
+	SHLQ   $2, R11
+	MOVQ   k+48(FP), CX
+	SHRQ   $3, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+dloop:
+	VMOVUPS     (BX), Y12
+	VMOVUPS     (BX)(R11*1), Y13
+	VMOVUPS     (BX)(R11*2), Y14
+	VMOVUPS     (SI), Y15
+	VFMADD231PS Y15, Y12, Y0
+	VFMADD231PS Y15, Y13, Y1
+	VFMADD231PS Y15, Y14, Y2
+	VMOVUPS     (SI)(R9*1), Y15
+	VFMADD231PS Y15, Y12, Y3
+	VFMADD231PS Y15, Y13, Y4
+	VFMADD231PS Y15, Y14, Y5
+	VMOVUPS     (SI)(R9*2), Y15
+	VFMADD231PS Y15, Y12, Y6
+	VFMADD231PS Y15, Y13, Y7
+	VFMADD231PS Y15, Y14, Y8
+	VMOVUPS     (R10), Y15
+	VFMADD231PS Y15, Y12, Y9
+	VFMADD231PS Y15, Y13, Y10
+	VFMADD231PS Y15, Y14, Y11
+	ADDQ        $32, BX
+	ADDQ        $32, SI
+	ADDQ        $32, R10
+	DECQ        CX
+	JNZ         dloop
+
+	ROW3(Y0, Y1, Y2, X0, X12)
+	ADDQ R8, DI
+	ROW3(Y3, Y4, Y5, X3, X12)
+	ADDQ R8, DI
+	ROW3(Y6, Y7, Y8, X6, X12)
+	ADDQ R8, DI
+	ROW3(Y9, Y10, Y11, X9, X12)
+	VZEROUPPER
+	RET

@@ -11,3 +11,8 @@ func gemmTile(rows int, c []float32, ldc int, a []float32, rsA, csA int, b []flo
 func cvtF16Rows(dst []float32, src []uint16, n, rows, srcStride int) {
 	cvtF16RowsGo(dst, src, n, rows, srcStride)
 }
+
+// dot4x3 writes out[t*ldo+r] = Σ_{i<k} x[t*ldx+i] * w[r*ldw+i] for t < 4, r < 3.
+func dot4x3(out []float32, ldo int, x []float32, ldx int, w []float32, ldw int, k int) {
+	dot4x3Go(out, ldo, x, ldx, w, ldw, k)
+}

@@ -32,3 +32,13 @@ func cvtF16RowsGo(dst []float32, src []uint16, n, rows, srcStride int) {
 		}
 	}
 }
+
+// dot4x3Go writes out[t*ldo+r] = Σ_{i<k} x[t*ldx+i] * w[r*ldw+i] for t < 4, r < 3: the scores of 4 keys
+// (rows of x) against 3 query-head rows (rows of w), when too few rows are stacked for gemmTile.
+func dot4x3Go(out []float32, ldo int, x []float32, ldx int, w []float32, ldw int, k int) {
+	for t := 0; t < 4; t++ {
+		for r := 0; r < 3; r++ {
+			out[t*ldo+r] = dotF32Go(x[t*ldx:t*ldx+k], w[r*ldw:r*ldw+k])
+		}
+	}
+}

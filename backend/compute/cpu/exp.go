@@ -63,3 +63,24 @@ func exp32(v float32) float32 {
 	y := p*(r*r) + r + 1
 	return y * math.Float32frombits(uint32(int32(n)+127)<<23)
 }
+
+// attnExpSumGo does row[i] = e^(row[i]-mx[i]); l[i] += float64(row[i]) for i < len(row): the exp and sum
+// pass of the blocked attention's online softmax.
+func attnExpSumGo(row, mx []float32, l []float64) {
+	mx, l = mx[:len(row)], l[:len(row)]
+	for i, v := range row {
+		e := exp32(v - mx[i])
+		row[i] = e
+		l[i] += float64(e)
+	}
+}
+
+// attnScaleMaxGo does row[i] *= scale; mx[i] = max(mx[i], row[i]) for i < len(row): the scale and max pass.
+func attnScaleMaxGo(row, mx []float32, scale float32) {
+	mx = mx[:len(row)]
+	for i, v := range row {
+		v *= scale
+		row[i] = v
+		mx[i] = max(mx[i], v)
+	}
+}

@@ -26,3 +26,31 @@ func expF32(x []float32) {
 		copy(tail, tmp[:])
 	}
 }
+
+//go:noescape
+func attnExpSumAVX(row, mx []float32, l []float64, c *[16]float32)
+
+//go:noescape
+func attnScaleMaxAVX(row, mx []float32, scale float32)
+
+// attnExpSum does row[i] = e^(row[i]-mx[i]); l[i] += float64(row[i]) for i < len(row).
+func attnExpSum(row, mx []float32, l []float64) {
+	mx, l = mx[:len(row)], l[:len(row)]
+	n8 := 0
+	if hasAVX2 {
+		n8 = len(row) &^ 7
+		attnExpSumAVX(row[:n8], mx[:n8], l[:n8], &expConsts)
+	}
+	attnExpSumGo(row[n8:], mx[n8:], l[n8:])
+}
+
+// attnScaleMax does row[i] *= scale; mx[i] = max(mx[i], row[i]) for i < len(row).
+func attnScaleMax(row, mx []float32, scale float32) {
+	mx = mx[:len(row)]
+	n8 := 0
+	if hasAVX2 {
+		n8 = len(row) &^ 7
+		attnScaleMaxAVX(row[:n8], mx[:n8], scale)
+	}
+	attnScaleMaxGo(row[n8:], mx[n8:], scale)
+}

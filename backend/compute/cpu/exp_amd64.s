@@ -4,63 +4,130 @@
 
 // Vectorized float32 exp (AVX2 + FMA), 8 values per iteration; the algorithm and its reference loop are in
 // exp.go. Handwritten for this project. Constants come from expConsts (DX), byte offsets:
-// 0 lo, 4 hi, 8 log2e, 12 c1, 16 c2, 20..40 p0..p5, 44 one, 48 +Inf.
+// 0 lo, 4 hi, 8 log2e, 12 c1, 16 c2, 20..40 p0..p5, 44 one, 48 +Inf. attnExpSumAVX and attnScaleMaxAVX
+// are the two softmax passes of the blocked attention (attention.go), vectorized over query-head rows.
+
+// EXP_CONSTS loads the constants (DX = &expConsts) into Y8-Y15.
+#define EXP_CONSTS \
+	VBROADCASTSS (DX), Y8 \
+	VBROADCASTSS 4(DX), Y9 \
+	VBROADCASTSS 8(DX), Y10 \
+	VBROADCASTSS 12(DX), Y11 \
+	VBROADCASTSS 16(DX), Y12 \
+	VBROADCASTSS 44(DX), Y13 \
+	VBROADCASTSS 48(DX), Y14 \
+	MOVL         $127, AX \
+	MOVD         AX, X15 \
+	VPBROADCASTD X15, Y15
+
+// EXP8 sets Y3 = e^Y0 (8 lanes); clobbers Y1, Y2, Y4, Y5, Y6; needs EXP_CONSTS and DX.
+#define EXP8 \
+	VMINPS       Y9, Y0, Y1 \
+	VMAXPS       Y8, Y1, Y1 \
+	VMULPS       Y10, Y1, Y2 \
+	VROUNDPS     $0, Y2, Y2 \
+	VFNMADD231PS Y11, Y2, Y1 \
+	VFNMADD231PS Y12, Y2, Y1 \
+	VBROADCASTSS 20(DX), Y3 \
+	VBROADCASTSS 24(DX), Y4 \
+	VFMADD213PS  Y4, Y1, Y3 \
+	VBROADCASTSS 28(DX), Y4 \
+	VFMADD213PS  Y4, Y1, Y3 \
+	VBROADCASTSS 32(DX), Y4 \
+	VFMADD213PS  Y4, Y1, Y3 \
+	VBROADCASTSS 36(DX), Y4 \
+	VFMADD213PS  Y4, Y1, Y3 \
+	VBROADCASTSS 40(DX), Y4 \
+	VFMADD213PS  Y4, Y1, Y3 \
+	VMULPS       Y1, Y1, Y4 \
+	VFMADD213PS  Y1, Y4, Y3 \
+	VADDPS       Y13, Y3, Y3 \
+	VCVTPS2DQ    Y2, Y5 \
+	VPADDD       Y15, Y5, Y5 \
+	VPSLLD       $23, Y5, Y5 \
+	VMULPS       Y5, Y3, Y3 \
+	VCMPPS       $1, Y8, Y0, Y6 \
+	VANDNPS      Y3, Y6, Y3 \
+	VCMPPS       $14, Y9, Y0, Y6 \
+	VBLENDVPS    Y6, Y14, Y3, Y3 \
+	VCMPPS       $3, Y0, Y0, Y6 \
+	VBLENDVPS    Y6, Y0, Y3, Y3 // -> v
 
 // func expF32AVX(x []float32, c *[16]float32)
 TEXT ·expF32AVX(SB), NOSPLIT, $0-32
-	MOVQ         x_base+0(FP), SI
-	MOVQ         x_len+8(FP), CX
-	MOVQ         c+24(FP), DX
-	SHRQ         $3, CX
-	JE           done
-	VBROADCASTSS (DX), Y8        // lo
-	VBROADCASTSS 4(DX), Y9       // hi
-	VBROADCASTSS 8(DX), Y10      // log2e
-	VBROADCASTSS 12(DX), Y11     // c1
-	VBROADCASTSS 16(DX), Y12     // c2
-	VBROADCASTSS 44(DX), Y13     // 1
-	VBROADCASTSS 48(DX), Y14     // +Inf
-	MOVL         $127, AX
-	MOVD         AX, X15
-	VPBROADCASTD X15, Y15        // 127
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	MOVQ c+24(FP), DX
+	SHRQ $3, CX
+	JE   done
+	EXP_CONSTS
 
 loop:
-	VMOVUPS      (SI), Y0           // v
-	VMINPS       Y9, Y0, Y1
-	VMAXPS       Y8, Y1, Y1         // clamped v
-	VMULPS       Y10, Y1, Y2
-	VROUNDPS     $0, Y2, Y2         // n, nearest even
-	VFNMADD231PS Y11, Y2, Y1        // r = v - n*c1
-	VFNMADD231PS Y12, Y2, Y1        // r -= n*c2
-	VBROADCASTSS 20(DX), Y3         // p = p0
-	VBROADCASTSS 24(DX), Y4
-	VFMADD213PS  Y4, Y1, Y3         // p = p*r + p1
-	VBROADCASTSS 28(DX), Y4
-	VFMADD213PS  Y4, Y1, Y3
-	VBROADCASTSS 32(DX), Y4
-	VFMADD213PS  Y4, Y1, Y3
-	VBROADCASTSS 36(DX), Y4
-	VFMADD213PS  Y4, Y1, Y3
-	VBROADCASTSS 40(DX), Y4
-	VFMADD213PS  Y4, Y1, Y3
-	VMULPS       Y1, Y1, Y4         // r²
-	VFMADD213PS  Y1, Y4, Y3         // p*r² + r
-	VADDPS       Y13, Y3, Y3        // + 1
-	VCVTPS2DQ    Y2, Y5
-	VPADDD       Y15, Y5, Y5
-	VPSLLD       $23, Y5, Y5        // 2^n
-	VMULPS       Y5, Y3, Y3
-	VCMPPS       $1, Y8, Y0, Y6     // v < lo
-	VANDNPS      Y3, Y6, Y3         // -> 0
-	VCMPPS       $14, Y9, Y0, Y6    // v > hi
-	VBLENDVPS    Y6, Y14, Y3, Y3    // -> +Inf
-	VCMPPS       $3, Y0, Y0, Y6     // v is NaN
-	VBLENDVPS    Y6, Y0, Y3, Y3     // -> v
-	VMOVUPS      Y3, (SI)
-	ADDQ         $32, SI
-	DECQ         CX
-	JNZ          loop
+	VMOVUPS (SI), Y0
+	EXP8
+	VMOVUPS Y3, (SI)
+	ADDQ    $32, SI
+	DECQ    CX
+	JNZ     loop
 	VZEROUPPER
 
 done:
+	RET
+
+// func attnExpSumAVX(row, mx []float32, l []float64, c *[16]float32)
+// For i < len(row) rounded down to a multiple of 8: row[i] = e^(row[i]-mx[i]); l[i] += float64(row[i]).
+TEXT ·attnExpSumAVX(SB), NOSPLIT, $0-80
+	MOVQ row_base+0(FP), SI
+	MOVQ row_len+8(FP), CX
+	MOVQ mx_base+24(FP), DI
+	MOVQ l_base+48(FP), BX
+	MOVQ c+72(FP), DX
+	SHRQ $3, CX
+	JE   esdone
+	EXP_CONSTS
+
+esloop:
+	VMOVUPS      (SI), Y0
+	VSUBPS       (DI), Y0, Y0
+	EXP8
+	VMOVUPS      Y3, (SI)
+	VCVTPS2PD    X3, Y4
+	VADDPD       (BX), Y4, Y4
+	VMOVUPD      Y4, (BX)
+	VEXTRACTF128 $1, Y3, X5
+	VCVTPS2PD    X5, Y5
+	VADDPD       32(BX), Y5, Y5
+	VMOVUPD      Y5, 32(BX)
+	ADDQ         $32, SI
+	ADDQ         $32, DI
+	ADDQ         $64, BX
+	DECQ         CX
+	JNZ          esloop
+	VZEROUPPER
+
+esdone:
+	RET
+
+// func attnScaleMaxAVX(row, mx []float32, scale float32)
+// For i < len(row) rounded down to a multiple of 8: row[i] *= scale; mx[i] = max(mx[i], row[i]).
+TEXT ·attnScaleMaxAVX(SB), NOSPLIT, $0-52
+	MOVQ         row_base+0(FP), SI
+	MOVQ         row_len+8(FP), CX
+	MOVQ         mx_base+24(FP), DI
+	VBROADCASTSS scale+48(FP), Y8
+	SHRQ         $3, CX
+	JE           smdone
+
+smloop:
+	VMULPS  (SI), Y8, Y0
+	VMOVUPS Y0, (SI)
+	VMAXPS  (DI), Y0, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     smloop
+	VZEROUPPER
+
+smdone:
 	RET

@@ -4,3 +4,9 @@ package cpu
 
 // expF32 replaces each x[i] by e^x[i] (see exp.go).
 func expF32(x []float32) { expF32Go(x) }
+
+// attnExpSum does row[i] = e^(row[i]-mx[i]); l[i] += float64(row[i]) for i < len(row).
+func attnExpSum(row, mx []float32, l []float64) { attnExpSumGo(row, mx, l) }
+
+// attnScaleMax does row[i] *= scale; mx[i] = max(mx[i], row[i]) for i < len(row).
+func attnScaleMax(row, mx []float32, scale float32) { attnScaleMaxGo(row, mx, scale) }

@@ -6,12 +6,23 @@ import (
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
 )
 
-// selectTask computes OmniKV selection scores in three phases over the worker pool: logits (by candidate
-// range), softmax (by query and head), weighted max over heads (by candidate range).
+// selectTask computes OmniKV selection scores in three phases over the worker pool:
+//
+//  0. logits, by (block of attnBlock candidates, KV head): the block's keys are converted to float32 once
+//     and multiplied with the stacked queries of the head's group (all window rows) by the attention's tiled
+//     kernels: logits[i, h, j] = Q[i,h]·K[j]·Scale;
+//  1. softmax over the candidates of each (query, head), with the vectorized exp (when Softmax);
+//  2. Out[j] = Σ_i Alpha[i] max_h logits[i, h, j], by candidate range.
 type selectTask struct {
 	s      *compute.SelectScores
 	phase  int
-	logits []float32 // (w, heads, N)
+	m      int         // stacked query-head rows per KV head: Rows*group
+	mPad   int         // m rounded up to a multiple of 3
+	outer  bool        // scores by the outer-product kernel over qt (mPad a multiple of 16)
+	logits []float32   // (w, heads, N)
+	q      []float32   // (KVHeads, mPad, hd): row i of KV head kvh is query row i/group, head kvh*group+i%group
+	qt     []float32   // (KVHeads, hd, mPad) q transposed
+	ws     [][]float32 // (worker) (attnBlock, hd) keys of a block, then (attnBlock, mPad) scores
 }
 
 // SelectScores implements compute.Device.
@@ -22,41 +33,115 @@ func (d *Device) SelectScores(s *compute.SelectScores) {
 		t.logits = make([]float32, need+need/4)
 	}
 	t.s, t.logits = s, t.logits[:need]
+	t.stack()
 	for t.phase = 0; t.phase < 3; t.phase++ {
-		if t.phase == 1 && !s.Softmax {
-			continue
+		switch t.phase {
+		case 0:
+			parallelForW((s.N+attnBlock-1)/attnBlock*s.KVHeads, 1, t)
+		case 1:
+			if s.Softmax {
+				parallelFor(s.Rows*s.Heads, t)
+			}
+		case 2:
+			parallelFor(s.N, t)
 		}
-		n := s.N
-		if t.phase == 1 {
-			n = s.Rows * s.Heads
-		}
-		parallelFor(n, t)
 	}
 	t.s = nil
 }
 
-func (t *selectTask) run(lo, hi int) {
+// stack packs the queries per KV head and sizes the scratch.
+func (t *selectTask) stack() {
 	s := t.s
-	hd, group, n := s.HeadDim, s.Heads/s.KVHeads, s.N
-	kvDim := s.KVHeads * hd
-	switch t.phase {
-	case 0: // logits[i, h, j] = Q[i,h]·K[j]·scale
-		for j := lo; j < hi; j++ {
-			p, off := s.Pages[j/s.Page], (j%s.Page)*kvDim
-			for i := 0; i < s.Rows; i++ {
-				q := s.Q.Row(i)
-				for h := 0; h < s.Heads; h++ {
-					kvh := h / group
-					var v float32
-					if p.K32 != nil {
-						v = dotF32(q[h*hd:(h+1)*hd], p.K32[off+kvh*hd:off+(kvh+1)*hd])
-					} else {
-						v = dotF16(p.K16[off+kvh*hd:off+(kvh+1)*hd], q[h*hd:(h+1)*hd])
-					}
-					t.logits[(i*s.Heads+h)*n+j] = v * s.Scale
+	hd, group := s.HeadDim, s.Heads/s.KVHeads
+	t.m = s.Rows * group
+	t.mPad = roundUp(t.m, 3)
+	t.outer = t.mPad%16 == 0
+	n := s.KVHeads * t.mPad * hd
+	if cap(t.q) < n {
+		t.q, t.qt = make([]float32, n), make([]float32, n)
+	}
+	t.q, t.qt = t.q[:n], t.qt[:n]
+	clear(t.q)
+	for kvh := 0; kvh < s.KVHeads; kvh++ {
+		q := t.q[kvh*t.mPad*hd : (kvh+1)*t.mPad*hd]
+		for i := 0; i < s.Rows; i++ {
+			copy(q[i*group*hd:], s.Q.Row(i)[kvh*group*hd:(kvh+1)*group*hd])
+		}
+		if t.outer {
+			qt := t.qt[kvh*t.mPad*hd : (kvh+1)*t.mPad*hd]
+			for i := 0; i < t.mPad; i++ {
+				for d, v := range q[i*hd : (i+1)*hd] {
+					qt[d*t.mPad+i] = v
 				}
 			}
 		}
+	}
+	if len(t.ws) < poolWorkers() {
+		t.ws = make([][]float32, poolWorkers())
+	}
+	for i := range t.ws {
+		if need := attnBlock * (hd + t.mPad); cap(t.ws[i]) < need {
+			t.ws[i] = make([]float32, need)
+		}
+	}
+}
+
+// runW computes the logits of phase 0 item i = block*KVHeads + kvh.
+func (t *selectTask) runW(worker, lo, hi int) {
+	s := t.s
+	hd, group, mPad := s.HeadDim, s.Heads/s.KVHeads, t.mPad
+	kvDim := s.KVHeads * hd
+	buf := t.ws[worker]
+	kb, sc := buf[:attnBlock*hd], buf[attnBlock*hd:attnBlock*(hd+mPad)]
+	for it := lo; it < hi; it++ {
+		kvh, jb := it%s.KVHeads, it/s.KVHeads*attnBlock
+		nb := min(attnBlock, s.N-jb)
+		nbPad := roundUp(nb, 12)
+		for j := jb; j < jb+nb; { // gather the block's keys, a page run at a time
+			pg, slot := j/s.Page, j%s.Page
+			n := min(jb+nb-j, s.Page-slot)
+			p, off, dst := s.Pages[pg], slot*kvDim+kvh*hd, (j-jb)*hd
+			if p.K32 != nil {
+				for r := 0; r < n; r++ {
+					copy(kb[dst+r*hd:dst+(r+1)*hd], p.K32[off+r*kvDim:])
+				}
+			} else {
+				cvtF16Rows(kb[dst:], p.K16[off:], hd, n, kvDim)
+			}
+			j += n
+		}
+		clear(kb[nb*hd : nbPad*hd])
+		st := sc[:nbPad*mPad] // (nbPad, mPad)
+		if t.outer {
+			clear(st)
+			qt := t.qt[kvh*mPad*hd:]
+			for j := 0; j < nbPad; j += 6 {
+				for i := 0; i < mPad; i += 16 {
+					gemmTile(6, st[j*mPad+i:], mPad, kb[j*hd:], hd, 1, qt[i:], mPad, hd)
+				}
+			}
+		} else {
+			q := t.q[kvh*mPad*hd:]
+			for j := 0; j < nbPad; j += 4 {
+				for i := 0; i < mPad; i += 3 {
+					dot4x3(st[j*mPad+i:], mPad, kb[j*hd:], hd, q[i*hd:], hd, hd)
+				}
+			}
+		}
+		for i := 0; i < t.m; i++ {
+			h := kvh*group + i%group
+			dst := t.logits[((i/group)*s.Heads+h)*s.N+jb:][:nb]
+			for j := range dst {
+				dst[j] = st[j*mPad+i] * s.Scale
+			}
+		}
+	}
+}
+
+func (t *selectTask) run(lo, hi int) {
+	s := t.s
+	n := s.N
+	switch t.phase {
 	case 1: // softmax over the candidates of each (query, head)
 		for r := lo; r < hi; r++ {
 			softmax(t.logits[r*n : (r+1)*n])
