@@ -55,7 +55,8 @@ func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, e
 	return New(conn), nil
 }
 
-// New wraps an existing connection; Close then closes it only if it is a *grpc.ClientConn.
+// New wraps an existing connection (for custom dial options or a shared connection); Close
+// closes it.
 func New(conn *grpc.ClientConn) *Client {
 	return &Client{conn: conn, rpc: pb.NewGRPCInferenceServiceClient(conn)}
 }
