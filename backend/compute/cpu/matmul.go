@@ -76,6 +76,8 @@ const (
 	maxStripRows   = 96
 	rowChunkBytes  = 16 << 10 // weight bytes per decode chunk
 	minTokPerBlock = 16       // tokens per prefill item when tokens are split across workers
+	kBlock         = 512      // columns per pass of the micro-kernel: 4 tokens' x = 8 KB, in L1
+	kBlockFrom     = 768      // up to this many columns a 4-token tile and 3 weight rows fit L1 unsplit
 )
 
 // matmulJob is one call's arguments, its work plan and per-worker scratch. Jobs are recycled through a free
@@ -96,8 +98,9 @@ type matmulJob struct {
 	strips    int // number of strips
 	tokBlock  int // prefill: tokens per item, a multiple of 4 unless it covers all n
 	tokBlocks int // number of token blocks; items = strips * tokBlocks
+	kStep     int // prefill: columns per micro-kernel pass, a multiple of 8 unless it is cols
 
-	scratch [][]float32 // per worker: (strip + 4, cols): a dequantized strip, then a padded token tile
+	scratch [][]float32 // per worker: see scratchLen
 }
 
 var jobs struct {
@@ -149,9 +152,13 @@ func (j *matmulJob) set(out, x []float32, n int, w []byte, typ weights.DType, ro
 	}
 	j.tokBlock = ceilDiv(ceilDiv(n, blocks), 4) * 4
 	j.tokBlocks = ceilDiv(n, j.tokBlock)
+	j.kStep = cols
+	if cols > kBlockFrom { // equal passes of about kBlock columns
+		j.kStep = ceilDiv(ceilDiv(cols, ceilDiv(cols, kBlock)), 8) * 8
+	}
 	// Grow every worker's scratch here, not in runW: which workers take items varies from call to call,
 	// and a call must not allocate unless the shape grew.
-	need := (j.strip + 4) * cols
+	need := j.scratchLen()
 	for w := range j.scratch {
 		if cap(j.scratch[w]) < need {
 			j.scratch[w] = make([]float32, need)
@@ -159,15 +166,20 @@ func (j *matmulJob) set(out, x []float32, n int, w []byte, typ weights.DType, ro
 	}
 }
 
+// scratchLen is the per-worker scratch size: a strip (strip, cols), a padded token tile (4, cols) and its
+// output (4, strip).
+func (j *matmulJob) scratchLen() int { return (j.strip+4)*j.cols + 4*j.strip }
+
 // runW runs decode rows [lo, hi) or prefill items [lo, hi) on the given worker.
 func (j *matmulJob) runW(worker, lo, hi int) {
 	if j.strip == 0 {
 		j.decodeRows(lo, hi)
 		return
 	}
-	s := j.scratch[worker][:(j.strip+4)*j.cols] // grown by set
+	sc := j.scratch[worker][:j.scratchLen()] // grown by set
+	s, xpad, opad := sc[:j.strip*j.cols], sc[j.strip*j.cols:(j.strip+4)*j.cols], sc[(j.strip+4)*j.cols:]
 	for it := lo; it < hi; it++ {
-		j.prefillItem(s[:j.strip*j.cols], s[j.strip*j.cols:], it/j.tokBlocks, it%j.tokBlocks)
+		j.prefillItem(s, xpad, opad, it/j.tokBlocks, it%j.tokBlocks)
 	}
 }
 
@@ -182,9 +194,10 @@ func (j *matmulJob) decodeRows(lo, hi int) {
 	}
 }
 
-// prefillItem dequantizes strip si into s (strip, cols) and multiplies it with token block tb; xpad
-// (4, cols) holds a last tile row of fewer than 4 tokens, padded with zeros.
-func (j *matmulJob) prefillItem(s, xpad []float32, si, tb int) {
+// prefillItem dequantizes strip si into s (strip, cols) and multiplies it with token block tb. A last tile
+// row of fewer than 4 tokens is padded with zeros into xpad (4, cols) and computed into opad (4, strip).
+// Wide rows are taken kStep columns at a time so that a 4-token slice of x stays in L1 across the strip.
+func (j *matmulJob) prefillItem(s, xpad, opad []float32, si, tb int) {
 	rb, cols, rows := j.rowBytes, j.cols, j.rows
 	r0 := si * j.strip
 	nr := min(j.strip, rows-r0)
@@ -196,27 +209,27 @@ func (j *matmulJob) prefillItem(s, xpad []float32, si, tb int) {
 	full := nr / 3 * 3
 	for t := t0; t < t1; t += 4 {
 		m := min(4, t1-t) // tokens in this tile row
-		xt, ldx := j.x[t*cols:], cols
-		if m < 4 { // pad the last tokens to a full tile with zero rows
+		xt := j.x[t*cols:]
+		ot, ldo := j.out[t*rows+r0:], rows
+		if m < 4 {
 			copy(xpad, j.x[t*cols:(t+m)*cols])
 			clear(xpad[m*cols:])
-			xt = xpad
+			xt, ot, ldo = xpad, opad, j.strip
 		}
-		ot := j.out[t*rows+r0:]
-		for r := 0; r < full; r += 3 {
-			if m == 4 {
-				tile4x3(ot[r:], rows, xt, ldx, s[r*cols:], cols, cols)
-				continue
-			}
-			var tmp [12]float32 // (4 tokens, 3 rows)
-			tile4x3(tmp[:], 3, xt, ldx, s[r*cols:], cols, cols)
-			for u := 0; u < m; u++ {
-				copy(ot[u*rows+r:u*rows+r+3], tmp[3*u:3*u+3])
+		for kc := 0; kc < cols; kc += j.kStep {
+			kn := min(j.kStep, cols-kc)
+			for r := 0; r < full; r += 3 {
+				tile4x3(ot[r:], ldo, xt[kc:], cols, s[r*cols+kc:], cols, kn, kc > 0)
 			}
 		}
 		for r := full; r < nr; r++ { // ragged last rows
 			for u := 0; u < m; u++ {
-				ot[u*rows+r] = dotF32(xt[u*cols:(u+1)*cols], s[r*cols:(r+1)*cols])
+				ot[u*ldo+r] = dotF32(xt[u*cols:(u+1)*cols], s[r*cols:(r+1)*cols])
+			}
+		}
+		if m < 4 {
+			for u := 0; u < m; u++ {
+				copy(j.out[(t+u)*rows+r0:(t+u)*rows+r0+nr], opad[u*j.strip:u*j.strip+nr])
 			}
 		}
 	}

@@ -54,7 +54,7 @@ func dequantQ4_KAVX(dst []float32, w []byte)
 func dequantQ6_KAVX(dst []float32, w []byte)
 
 //go:noescape
-func tile4x3AVX(out *float32, ldo int, x *float32, ldx int, w *float32, ldw int, k int)
+func tile4x3AVX(out *float32, ldo int, x *float32, ldx int, w *float32, ldw int, k int, add bool)
 
 // rowDotFunc returns the row dot product for weights of type t (nil if t is not supported).
 func rowDotFunc(t weights.DType) func(w []byte, x []float32) float32 {
@@ -154,10 +154,10 @@ func dequantGo(t weights.DType) func(dst []float32, w []byte) {
 	return nil
 }
 
-// tile4x3 writes out[t*ldo+r] = sum_{i<k} x[t*ldx+i]*w[r*ldw+i] for t < 4, r < 3.
-func tile4x3(out []float32, ldo int, x []float32, ldx int, w []float32, ldw int, k int) {
+// tile4x3 writes (or adds, when add) out[t*ldo+r] = sum_{i<k} x[t*ldx+i]*w[r*ldw+i] for t < 4, r < 3.
+func tile4x3(out []float32, ldo int, x []float32, ldx int, w []float32, ldw int, k int, add bool) {
 	if !hasAVX2 {
-		tile4x3Go(out, ldo, x, ldx, w, ldw, k)
+		tile4x3Go(out, ldo, x, ldx, w, ldw, k, add)
 		return
 	}
 	// Bounds checks in Go before the assembly touches memory.
@@ -165,7 +165,7 @@ func tile4x3(out []float32, ldo int, x []float32, ldx int, w []float32, ldw int,
 	_ = x[3*ldx+k-1]
 	_ = w[2*ldw+k-1]
 	k8 := k &^ 7
-	tile4x3AVX(&out[0], ldo, &x[0], ldx, &w[0], ldw, k8)
+	tile4x3AVX(&out[0], ldo, &x[0], ldx, &w[0], ldw, k8, add)
 	if k8 == k {
 		return
 	}

@@ -414,10 +414,24 @@ done:
 	VMOVSD       xa, (DI); \
 	VEXTRACTPS   $2, xa, 8(DI)
 
-// func tile4x3AVX(out *float32, ldo int, x *float32, ldx int, w *float32, ldw int, k int)
-// out[t*ldo+r] = sum_{i<k} x[t*ldx+i] * w[r*ldw+i] for t < 4, r < 3; k is a multiple of 8.
+// TILE_ROW_ADD is TILE_ROW_SUM adding the three sums to the floats already at 0, 4, 8(DI).
+#define TILE_ROW_ADD(a, b, c, xa) \
+	VHADDPS      b, a, a; \
+	VHADDPS      c, c, Y15; \
+	VHADDPS      Y15, a, a; \
+	VEXTRACTF128 $1, a, X15; \
+	VADDPS       X15, xa, xa; \
+	VMOVSD       (DI), X15; \
+	VINSERTPS    $0x20, 8(DI), X15, X15; \
+	VADDPS       X15, xa, xa; \
+	VMOVSD       xa, (DI); \
+	VEXTRACTPS   $2, xa, 8(DI)
+
+// func tile4x3AVX(out *float32, ldo int, x *float32, ldx int, w *float32, ldw int, k int, add bool)
+// out[t*ldo+r] = sum_{i<k} x[t*ldx+i] * w[r*ldw+i] for t < 4, r < 3 (added to out when add); k is a
+// multiple of 8.
 // Accumulators: Y(3t+r). Loads per 8 values: 3 weight rows and 4 tokens for 12 FMAs.
-TEXT ·tile4x3AVX(SB), NOSPLIT, $0-56
+TEXT ·tile4x3AVX(SB), NOSPLIT, $0-57
 	MOVQ   out+0(FP), DI
 	MOVQ   ldo+8(FP), R8
 	SHLQ   $2, R8
@@ -473,6 +487,9 @@ loop:
 	JNZ         loop
 
 store:
+	MOVBLZX add+56(FP), AX
+	TESTL   AX, AX
+	JNE     addstore
 	TILE_ROW_SUM(Y0, Y1, Y2, X0)
 	ADDQ R8, DI
 	TILE_ROW_SUM(Y3, Y4, Y5, X3)
@@ -480,5 +497,16 @@ store:
 	TILE_ROW_SUM(Y6, Y7, Y8, X6)
 	ADDQ R8, DI
 	TILE_ROW_SUM(Y9, Y10, Y11, X9)
+	VZEROUPPER
+	RET
+
+addstore:
+	TILE_ROW_ADD(Y0, Y1, Y2, X0)
+	ADDQ R8, DI
+	TILE_ROW_ADD(Y3, Y4, Y5, X3)
+	ADDQ R8, DI
+	TILE_ROW_ADD(Y6, Y7, Y8, X6)
+	ADDQ R8, DI
+	TILE_ROW_ADD(Y9, Y10, Y11, X9)
 	VZEROUPPER
 	RET

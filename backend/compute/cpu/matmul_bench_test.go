@@ -49,7 +49,7 @@ func BenchmarkMatvec(b *testing.B) {
 
 func BenchmarkPrefill(b *testing.B) {
 	for _, n := range []int{4, 16, 128, 512} {
-		for _, sh := range [][2]int{{1536, 576}, {576, 1536}} {
+		for _, sh := range [][2]int{{1536, 576}, {576, 1536}, {384, 4096}} {
 			for _, typ := range allTypes {
 				if sh[1]%typ.BlockSize() != 0 {
 					continue

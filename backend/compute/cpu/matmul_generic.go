@@ -50,7 +50,7 @@ func dequantFunc(t weights.DType) func(dst []float32, w []byte) {
 	return nil
 }
 
-// tile4x3 writes out[t*ldo+r] = sum_{i<k} x[t*ldx+i]*w[r*ldw+i] for t < 4, r < 3.
-func tile4x3(out []float32, ldo int, x []float32, ldx int, w []float32, ldw int, k int) {
-	tile4x3Go(out, ldo, x, ldx, w, ldw, k)
+// tile4x3 writes (or adds, when add) out[t*ldo+r] = sum_{i<k} x[t*ldx+i]*w[r*ldw+i] for t < 4, r < 3.
+func tile4x3(out []float32, ldo int, x []float32, ldx int, w []float32, ldw int, k int, add bool) {
+	tile4x3Go(out, ldo, x, ldx, w, ldw, k, add)
 }

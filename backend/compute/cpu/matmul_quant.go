@@ -265,8 +265,8 @@ func rowDotBF16Go(w []byte, x []float32) float32 {
 	return s
 }
 
-// tile4x3Go writes out[t*ldo+r] = sum_{i<k} x[t*ldx+i]*w[r*ldw+i] for t < 4, r < 3.
-func tile4x3Go(out []float32, ldo int, x []float32, ldx int, w []float32, ldw int, k int) {
+// tile4x3Go writes (or adds, when add) out[t*ldo+r] = sum_{i<k} x[t*ldx+i]*w[r*ldw+i] for t < 4, r < 3.
+func tile4x3Go(out []float32, ldo int, x []float32, ldx int, w []float32, ldw int, k int, add bool) {
 	x0, x1, x2, x3 := x[:k], x[ldx:ldx+k], x[2*ldx:2*ldx+k], x[3*ldx:3*ldx+k]
 	w0, w1, w2 := w[:k], w[ldw:ldw+k], w[2*ldw:2*ldw+k]
 	var s00, s01, s02, s10, s11, s12, s20, s21, s22, s30, s31, s32 float32
@@ -284,6 +284,12 @@ func tile4x3Go(out []float32, ldo int, x []float32, ldx int, w []float32, ldw in
 		s30 += x3[i] * a
 		s31 += x3[i] * b
 		s32 += x3[i] * c
+	}
+	if add {
+		s00, s01, s02 = s00+out[0], s01+out[1], s02+out[2]
+		s10, s11, s12 = s10+out[ldo], s11+out[ldo+1], s12+out[ldo+2]
+		s20, s21, s22 = s20+out[2*ldo], s21+out[2*ldo+1], s22+out[2*ldo+2]
+		s30, s31, s32 = s30+out[3*ldo], s31+out[3*ldo+1], s32+out[3*ldo+2]
 	}
 	out[0], out[1], out[2] = s00, s01, s02
 	out[ldo], out[ldo+1], out[ldo+2] = s10, s11, s12

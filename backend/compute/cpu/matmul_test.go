@@ -93,24 +93,36 @@ func TestTile4x3(t *testing.T) {
 	forEachImpl(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(9, 10))
 		for _, k := range []int{1, 7, 8, 9, 64, 100, 576} {
-			ldx, ldw, ldo := k+3, k+5, 11
-			x, w := randVec(rng, 4*ldx), randVec(rng, 3*ldw)
-			out, check := guarded(t, 3*ldo+3)
-			tile4x3(out, ldo, x, ldx, w, ldw, k)
-			check()
-			for tok := 0; tok < 4; tok++ {
-				for r := 0; r < 3; r++ {
-					var want, mag float64
-					for i := 0; i < k; i++ {
-						p := float64(x[tok*ldx+i]) * float64(w[r*ldw+i])
-						want, mag = want+p, mag+math.Abs(p)
+			for _, add := range []bool{false, true} {
+				ldx, ldw, ldo := k+3, k+5, 11
+				x, w := randVec(rng, 4*ldx), randVec(rng, 3*ldw)
+				out, check := guarded(t, 3*ldo+3)
+				before := make([]float32, len(out))
+				for tok := 0; tok < 4; tok++ {
+					for r := 0; r < 3; r++ {
+						out[tok*ldo+r] = float32(rng.NormFloat64())
+						before[tok*ldo+r] = out[tok*ldo+r]
 					}
-					checkClose(t, fmt.Sprintf("tile k=%d [%d,%d]", k, tok, r), out[tok*ldo+r], want, mag)
 				}
-			}
-			for i := 3; i < ldo; i++ { // between the rows of the tile: untouched
-				if v := out[i]; math.Float32bits(v) != 0x7fc0beef {
-					t.Fatalf("tile k=%d wrote out[%d] outside the tile", k, i)
+				tile4x3(out, ldo, x, ldx, w, ldw, k, add)
+				check()
+				for tok := 0; tok < 4; tok++ {
+					for r := 0; r < 3; r++ {
+						var want, mag float64
+						if add {
+							want, mag = float64(before[tok*ldo+r]), math.Abs(float64(before[tok*ldo+r]))
+						}
+						for i := 0; i < k; i++ {
+							p := float64(x[tok*ldx+i]) * float64(w[r*ldw+i])
+							want, mag = want+p, mag+math.Abs(p)
+						}
+						checkClose(t, fmt.Sprintf("tile k=%d add=%v [%d,%d]", k, add, tok, r), out[tok*ldo+r], want, mag)
+					}
+				}
+				for i := 3; i < ldo; i++ { // between the rows of the tile: untouched
+					if v := out[i]; math.Float32bits(v) != 0x7fc0beef {
+						t.Fatalf("tile k=%d wrote out[%d] outside the tile", k, i)
+					}
 				}
 			}
 		}
