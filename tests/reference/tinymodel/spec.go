@@ -73,8 +73,11 @@ var (
 		Name: "tiny_qwen2", ModelType: "qwen2", Architecture: "Qwen2ForCausalLM", DType: Float32,
 		Seed: 20260202, Hidden: 64, Layers: 4, Heads: 4, KVHeads: 2, HeadDim: 16, Intermediate: 176,
 		Vocab: 512, MaxPositions: 2048, RopeTheta: 1000000, RMSNormEps: 1e-6, QKVBias: true,
-		TieEmbeddings: true, BOS: 1, EOS: 2, LogitGain: 3,
+		BOS: 1, EOS: 2, LogitGain: 3,
 	}
+	// TinyQwen2Tied has no lm_head.weight (the output projection is the embedding). Random tied models fall
+	// into repeating one token under greedy decoding, so its value is in the prefill logits.
+	TinyQwen2Tied = with(TinyQwen2, func(s *Spec) { s.Name, s.TieEmbeddings = "tiny_qwen2_tied", true })
 )
 
 func with(s Spec, f func(*Spec)) Spec {
@@ -88,7 +91,7 @@ func with(s Spec, f func(*Spec)) Spec {
 
 // Presets lists every preset, in a fixed order.
 func Presets() []Spec {
-	return []Spec{TinyLlamaF32, TinyLlamaBF16, TinyQwen2, TinyLlamaLinearRope}
+	return []Spec{TinyLlamaF32, TinyLlamaBF16, TinyQwen2, TinyQwen2Tied, TinyLlamaLinearRope}
 }
 
 // Preset returns the preset with the given name.
@@ -158,8 +161,15 @@ type tensorSpec struct {
 func (s *Spec) tensors() []tensorSpec {
 	h, q, kv := s.Hidden, s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
 	inv := func(fanIn int) float64 { return 1 / math.Sqrt(float64(fanIn)) }
+	// Untied: embeddings of unit scale. Tied: the embedding is also the output projection, scaled like lm_head
+	// so that logits are not dominated by the input token's own embedding (which would make greedy decoding
+	// repeat the last token forever).
+	embedStd := 1.0
+	if s.TieEmbeddings {
+		embedStd = s.LogitGain * inv(h)
+	}
 	ts := []tensorSpec{
-		{name: "model.embed_tokens.weight", shape: []int{s.Vocab, h}, std: 1}, // (vocab, hidden)
+		{name: "model.embed_tokens.weight", shape: []int{s.Vocab, h}, std: embedStd}, // (vocab, hidden)
 		{name: "model.norm.weight", shape: []int{h}, std: 0.1, norm: true},    // (hidden)
 	}
 	if !s.TieEmbeddings {
