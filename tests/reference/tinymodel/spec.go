@@ -170,7 +170,7 @@ func (s *Spec) tensors() []tensorSpec {
 	}
 	ts := []tensorSpec{
 		{name: "model.embed_tokens.weight", shape: []int{s.Vocab, h}, std: embedStd}, // (vocab, hidden)
-		{name: "model.norm.weight", shape: []int{h}, std: 0.1, norm: true},    // (hidden)
+		{name: "model.norm.weight", shape: []int{h}, std: 0.1, norm: true},           // (hidden)
 	}
 	if !s.TieEmbeddings {
 		ts = append(ts, tensorSpec{name: "lm_head.weight", shape: []int{s.Vocab, h}, std: s.LogitGain * inv(h)})
