@@ -69,8 +69,21 @@ func NewGenerator(cfg Config, inst Instance, log zerolog.Logger, chat bool) (*Ge
 	return g, nil
 }
 
+// isCloseTurn reports a chat turn that only ends its session: sequence_end with an empty text_input.
+func isCloseTurn(req *Request) bool {
+	if !req.SequenceEnd {
+		return false
+	}
+	s, err := req.InputString(InText)
+	_, hasIDs := req.Input(InIDs)
+	return err == nil && s == "" && !hasIDs
+}
+
 // Check validates the request's inputs and parameters (no tokenization, no side effects).
 func (g *Generator) Check(req *Request) error {
+	if g.sessions != nil && isCloseTurn(req) {
+		return g.sessions.check(req)
+	}
 	if _, err := DecodeGenRequest(req, &g.opt); err != nil {
 		return err
 	}
@@ -91,6 +104,15 @@ func (g *Generator) Close() error {
 
 // Run tokenizes, submits to the engine and streams the answer.
 func (g *Generator) Run(ctx context.Context, req *Request, out Sender) error {
+	if g.sessions != nil && isCloseTurn(req) {
+		sess, err := g.sessions.begin(req)
+		if err != nil {
+			return err
+		}
+		g.sessions.end(sess, true)
+		return out.Send(Response{Final: true, Outputs: []Tensor{StringTensor(OutText, ""), Int32Tensor(OutIDs),
+			StringTensor(OutFinish, sample.FinishStop.String()), int32Scalar(OutPromptN, 0), int32Scalar(OutGenerated, 0)}})
+	}
 	gr, err := DecodeGenRequest(req, &g.opt)
 	if err != nil {
 		return err
@@ -98,8 +120,14 @@ func (g *Generator) Run(ctx context.Context, req *Request, out Sender) error {
 	prompt := gr.IDs
 	if prompt == nil {
 		text := gr.Text
-		if g.opt.ChatTemplate && g.sessions == nil {
-			if text, err = g.tok.ApplyChat([]tokenizer.Message{{Role: "user", Content: gr.Text}}, true); err != nil {
+		if g.opt.ChatTemplate {
+			msg := []tokenizer.Message{{Role: "user", Content: gr.Text}}
+			if g.sessions != nil && !req.SequenceStart {
+				text, err = g.tok.ContinueChat(msg, true) // earlier turns are in the session's cache
+			} else {
+				text, err = g.tok.ApplyChat(msg, true)
+			}
+			if err != nil {
 				return Errorf(CodeInvalidArg, "chat_template: %w", err)
 			}
 		}

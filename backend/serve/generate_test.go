@@ -298,3 +298,30 @@ func TestChatSessionExpires(t *testing.T) {
 		t.Fatalf("turn of an expired session: %v", err)
 	}
 }
+
+func TestChatTemplateTurnsAndCloseTurn(t *testing.T) {
+	chat := newGen(t, "chat", map[string]string{"chat_template": "true"})
+	turn := func(start, end bool, text string) (string, error) {
+		req := &Request{CorrelationID: 5, SequenceStart: start, SequenceEnd: end,
+			Inputs: []Tensor{StringTensor(InText, text), int32Scalar(InMaxTokens, 24), boolTensor(InExclude, true)}}
+		if err := chat.Check(req); err != nil {
+			return "", err
+		}
+		out, _, _, err := run(t, chat, req)
+		return out, err
+	}
+	a1, err := turn(true, false, "What is the capital of France?")
+	if err != nil || !strings.Contains(a1, "Paris") {
+		t.Fatalf("turn 1: %q %v", a1, err)
+	}
+	a2, err := turn(false, false, "And of Italy?")
+	if err != nil || !strings.Contains(a2, "Rome") {
+		t.Fatalf("turn 2: %q %v", a2, err)
+	}
+	if _, err := turn(false, true, ""); err != nil {
+		t.Fatalf("closing turn: %v", err)
+	}
+	if chat.sessions.count() != 0 || chat.eng.Pool().InUse() != 0 {
+		t.Fatalf("after the closing turn: %d sessions, %d pages", chat.sessions.count(), chat.eng.Pool().InUse())
+	}
+}

@@ -91,3 +91,35 @@ func (t *Tokenizer) ApplyChat(msgs []Message, addGenerationPrompt bool) (string,
 func pyStrip(s string) string {
 	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || r >= 0x1c && r <= 0x1f })
 }
+
+// ContinueChat renders the text that follows an assistant answer ended by the model's end-of-turn token,
+// for a conversation that goes on with msgs: what ApplyChat would render after that point, for sessions
+// whose earlier turns are already in the KV cache. (ChatML: the newline after <|im_end|>, then each message;
+// Llama-3: each message.)
+func (t *Tokenizer) ContinueChat(msgs []Message, addGenerationPrompt bool) (string, error) {
+	if t.chatTemplate == "" {
+		return "", fmt.Errorf("tokenizer: continue chat: the model has no chat template")
+	}
+	style, _ := recogniseChat(t.chatTemplate)
+	var sb strings.Builder
+	switch style {
+	case chatML:
+		sb.WriteString("\n")
+		for _, m := range msgs {
+			sb.WriteString("<|im_start|>" + m.Role + "\n" + m.Content + "<|im_end|>\n")
+		}
+		if addGenerationPrompt {
+			sb.WriteString("<|im_start|>assistant\n")
+		}
+	case chatLlama3:
+		for _, m := range msgs {
+			sb.WriteString("<|start_header_id|>" + m.Role + "<|end_header_id|>\n\n" + pyStrip(m.Content) + "<|eot_id|>")
+		}
+		if addGenerationPrompt || !strings.Contains(t.chatTemplate, "add_generation_prompt") {
+			sb.WriteString("<|start_header_id|>assistant<|end_header_id|>\n\n")
+		}
+	default:
+		return t.ApplyChat(msgs, addGenerationPrompt) // reports the unrecognised template
+	}
+	return sb.String(), nil
+}

@@ -20,6 +20,12 @@ func TestGolden(t *testing.T) {
 	}{
 		{"smollm2/FromGGUF", "smollm2_gguf", smolFromGGUF, false},
 		{"smollm2/FromTokenizerJSON", "smollm2_json", func(t testing.TB) *Tokenizer {
+			// This tokenizer.json is derived from the GGUF by transformers (tests/reference/tokenizer/fetch.sh
+			// with the reference venv), which CI does not install: skip there. The same vocabulary is checked
+			// through FromGGUF above, and the JSON loader through the Llama tokenizers below.
+			if _, err := os.Stat(filepath.Join(repoRoot(t), ".cache/tok/smol/tokenizer.json")); err != nil {
+				t.Skip("SmolLM2 tokenizer.json not derived (needs .cache/refvenv): ", err)
+			}
 			tok := fromCacheJSON(t, "smol")
 			if b, err := os.ReadFile(filepath.Join(repoRoot(t), ".cache/tok/smol/chat_template.jinja")); err == nil {
 				tok.SetChatTemplate(string(b))
