@@ -83,22 +83,14 @@ func TestGoldenSmolLM2(t *testing.T) {
 }
 
 func TestGoldenTinyModels(t *testing.T) {
-	for _, tc := range []struct{ golden, preset string }{
-		{"tiny_llama_f32.okvg", "tiny_llama_f32"},
-		{"tiny_llama_bf16.okvg", "tiny_llama_bf16"},
-		{"tiny_qwen2.okvg", "tiny_qwen2"},
-		{"tiny_llama_linear_rope.okvg", "tiny_llama_linear_rope"},
-	} {
-		t.Run(tc.preset, func(t *testing.T) {
-			p, err := golden.TestdataPath(tc.golden)
-			if err != nil {
-				t.Skipf("no golden file: %v", err)
-			}
-			g, err := golden.Read(p)
+	// Every preset has a golden file (tests/reference/make_goldens.py writes them all).
+	for _, spec := range tinymodel.Presets() {
+		t.Run(spec.Name, func(t *testing.T) {
+			p, err := golden.TestdataPath(spec.Name + ".okvg")
 			if err != nil {
 				t.Fatal(err)
 			}
-			spec, err := tinymodel.Preset(tc.preset)
+			g, err := golden.Read(p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +99,7 @@ func TestGoldenTinyModels(t *testing.T) {
 				t.Fatal(err)
 			}
 			if sum := fileSHA256(t, filepath.Join(dir, "model.safetensors")); sum != g.ModelSHA256 {
-				t.Fatalf("regenerated %s has sha256 %s, the golden file was made from %s", tc.preset, sum, g.ModelSHA256)
+				t.Fatalf("regenerated %s has sha256 %s, the golden file was made from %s", spec.Name, sum, g.ModelSHA256)
 			}
 			m, err := llama.Load(dir, cpu.New(), llama.Options{})
 			if err != nil {
