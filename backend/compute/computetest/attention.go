@@ -100,6 +100,8 @@ func testAttention(t *testing.T, dev compute.Device) {
 		{name: "long-chunk-sel-fp16", length: 1000, rows: 37, sel: everyNth(1000, 3, 37), dt: compute.KVF16, hd: 64, page: 64},
 		{name: "long-decode-sel-fp32", length: 1000, rows: 1, sel: everyNth(1000, 2, 1), dt: compute.KVF32, hd: 64, page: 64},
 		{name: "long-decode-sel-split", length: 3000, rows: 1, sel: everyNth(3000, 2, 1), dt: compute.KVF16, hd: 64, page: 64},
+		{name: "long-chunk-split", length: 2500, rows: 5, dt: compute.KVF16, hd: 64, page: 64},
+		{name: "long-chunk-sel-split", length: 3000, rows: 4, sel: everyNth(3000, 2, 4), dt: compute.KVF32, hd: 64, page: 64},
 		{name: "long-prefill", length: 200, rows: 200, dt: compute.KVF16, hd: 64, page: 64},
 		// Scores of std 4*4 = 16 (at 1e-6 relative to the output, float32 scores alone cost ~4e-6 from std 16 up).
 		{name: "long-peaked", length: 1000, rows: 37, dt: compute.KVF32, scaleK: 2, scaleQ: 2, hd: 64, page: 64},

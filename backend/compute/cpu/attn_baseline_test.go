@@ -90,3 +90,79 @@ func baselineAttendOne(a *compute.Attention, r, kvh int, buf []float32) []float3
 	}
 	return buf
 }
+
+// baselineSelect is the SelectScores that the blocked one replaced: logits by candidate range with one dot
+// product per (candidate, query, head), math.Exp softmax per (query, head), weighted max by candidate.
+type baselineSelect struct {
+	s      *compute.SelectScores
+	phase  int
+	logits []float32 // (w, heads, N)
+}
+
+func (t *baselineSelect) selectScores(s *compute.SelectScores) {
+	if need := s.Rows * s.Heads * s.N; cap(t.logits) < need {
+		t.logits = make([]float32, need)
+	}
+	t.s, t.logits = s, t.logits[:s.Rows*s.Heads*s.N]
+	for t.phase = 0; t.phase < 3; t.phase++ {
+		if t.phase == 1 && !s.Softmax {
+			continue
+		}
+		n := s.N
+		if t.phase == 1 {
+			n = s.Rows * s.Heads
+		}
+		parallelFor(n, t)
+	}
+}
+
+func (t *baselineSelect) run(lo, hi int) {
+	s := t.s
+	hd, group, n := s.HeadDim, s.Heads/s.KVHeads, s.N
+	kvDim := s.KVHeads * hd
+	switch t.phase {
+	case 0:
+		for j := lo; j < hi; j++ {
+			p, off := s.Pages[j/s.Page], (j%s.Page)*kvDim
+			for i := 0; i < s.Rows; i++ {
+				q := s.Q.Row(i)
+				for h := 0; h < s.Heads; h++ {
+					kvh := h / group
+					var v float32
+					if p.K32 != nil {
+						v = dotF32(q[h*hd:(h+1)*hd], p.K32[off+kvh*hd:off+(kvh+1)*hd])
+					} else {
+						v = dotF16(p.K16[off+kvh*hd:off+(kvh+1)*hd], q[h*hd:(h+1)*hd])
+					}
+					t.logits[(i*s.Heads+h)*n+j] = v * s.Scale
+				}
+			}
+		}
+	case 1:
+		for r := lo; r < hi; r++ {
+			x := t.logits[r*n : (r+1)*n]
+			m := float32(math.Inf(-1))
+			for _, v := range x {
+				m = max(m, v)
+			}
+			var sum float64
+			for i, v := range x {
+				x[i] = float32(math.Exp(float64(v - m)))
+				sum += float64(x[i])
+			}
+			scaleF32(x, float32(1/sum))
+		}
+	case 2:
+		for j := lo; j < hi; j++ {
+			var acc float32
+			for i := 0; i < s.Rows; i++ {
+				m := float32(math.Inf(-1))
+				for h := 0; h < s.Heads; h++ {
+					m = max(m, t.logits[(i*s.Heads+h)*n+j])
+				}
+				acc += s.Alpha[i] * m
+			}
+			s.Out[j] = acc
+		}
+	}
+}

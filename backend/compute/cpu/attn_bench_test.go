@@ -85,3 +85,41 @@ func BenchmarkAttention(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSelectScores reports GFLOP/s (2·heads·headDim per (window row, candidate) for the logits) of
+// OmniKV's scoring over 8192 fp16 candidates, for the blocked SelectScores and the one it replaced.
+func BenchmarkSelectScores(b *testing.B) {
+	const n = 8192
+	d := New()
+	a := attnCase(d, n, 16, compute.KVF16)
+	alpha := make([]float32, 16)
+	for i := range alpha {
+		alpha[i] = 1
+	}
+	for _, w := range []int{1, 8} {
+		s := &compute.SelectScores{Q: a.Q, Rows: w, Alpha: alpha[:w], Softmax: true, Heads: benchHeads,
+			KVHeads: benchKVHeads, HeadDim: benchHD, Scale: a.Scale, Pages: a.Pages, Page: benchPage, N: n,
+			Out: make([]float32, n)}
+		flop := float64(w) * n * 2 * benchHeads * benchHD
+		base := &baselineSelect{}
+		for _, impl := range []struct {
+			name string
+			f    func(*compute.SelectScores)
+		}{{"blocked", d.SelectScores}, {"baseline", base.selectScores}} {
+			b.Run(fmt.Sprintf("w%d/%s", w, impl.name), func(b *testing.B) {
+				impl.f(s)
+				b.ResetTimer()
+				cpu0 := cpuTime()
+				for b.Loop() {
+					impl.f(s)
+				}
+				cpuSec := (cpuTime() - cpu0).Seconds() / float64(b.N)
+				b.ReportMetric(flop/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GFLOP/s")
+				if cpuSec > 0 {
+					b.ReportMetric(flop/cpuSec/1e9, "GFLOP/cpu-s")
+					b.ReportMetric(cpuSec*1e3, "cpu-ms/op")
+				}
+			})
+		}
+	}
+}

@@ -155,3 +155,27 @@ func TestDot4x3(t *testing.T) {
 		}
 	}
 }
+
+// TestAttendPlan pins the work split: prefill chunks split query rows only; decode over a long context
+// splits the tokens so that every worker has several tasks; short contexts are not split.
+func TestAttendPlan(t *testing.T) {
+	for _, tc := range []struct {
+		length, rows, rowBlocks int
+		split                   bool
+	}{
+		{2048, 256, 8, 8*benchKVHeads < 4*poolWorkers()}, // 24 tasks already: split only on many cores
+		{8192, 1, 1, true}, {32768, 1, 1, true}, {600, 1, 1, false}, {3000, 5, 1, true},
+	} {
+		var task attnTask
+		a := &compute.Attention{Rows: tc.rows, Pos0: tc.length - tc.rows, Heads: benchHeads, KVHeads: benchKVHeads,
+			HeadDim: benchHD, Page: benchPage, Len: tc.length}
+		task.plan(a)
+		if task.rowBlocks != tc.rowBlocks || (task.splits > 1) != tc.split {
+			t.Errorf("%d rows over %d tokens: %d row blocks, %d splits; want %d row blocks, split %v",
+				tc.rows, tc.length, task.rowBlocks, task.splits, tc.rowBlocks, tc.split)
+		}
+		if task.splits > 1 && (task.splits-1)*task.splitLen >= tc.length {
+			t.Errorf("%d tokens: %d splits of %d leave an empty split", tc.length, task.splits, task.splitLen)
+		}
+	}
+}

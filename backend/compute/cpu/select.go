@@ -1,8 +1,6 @@
 package cpu
 
 import (
-	"math"
-
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
 )
 
@@ -12,7 +10,8 @@ import (
 //     and multiplied with the stacked queries of the head's group (all window rows) by the attention's tiled
 //     kernels: logits[i, h, j] = Q[i,h]·K[j]·Scale;
 //  1. softmax over the candidates of each (query, head), with the vectorized exp (when Softmax);
-//  2. Out[j] = Σ_i Alpha[i] max_h logits[i, h, j], by candidate range.
+//  2. Out[j] = Σ_i Alpha[i] max_h logits[i, h, j], by ranges of selectChunk candidates, reading each
+//     (query, head) row of logits contiguously.
 type selectTask struct {
 	s      *compute.SelectScores
 	phase  int
@@ -43,7 +42,7 @@ func (d *Device) SelectScores(s *compute.SelectScores) {
 				parallelFor(s.Rows*s.Heads, t)
 			}
 		case 2:
-			parallelFor(s.N, t)
+			parallelForW(s.N, selectChunk, t)
 		}
 	}
 	t.s = nil
@@ -80,15 +79,32 @@ func (t *selectTask) stack() {
 		t.ws = make([][]float32, poolWorkers())
 	}
 	for i := range t.ws {
-		if need := attnBlock * (hd + t.mPad); cap(t.ws[i]) < need {
+		if need := max(selectChunk, attnBlock*(hd+t.mPad)); cap(t.ws[i]) < need {
 			t.ws[i] = make([]float32, need)
 		}
 	}
 }
 
-// runW computes the logits of phase 0 item i = block*KVHeads + kvh.
+// selectChunk is the candidate range of one phase 2 item.
+const selectChunk = 256
+
+// runW runs phase 0 items (block*KVHeads + kvh) or a phase 2 candidate range [lo, hi).
 func (t *selectTask) runW(worker, lo, hi int) {
 	s := t.s
+	if t.phase == 2 {
+		out, best := s.Out[lo:hi], t.ws[worker][:hi-lo]
+		clear(out)
+		for i := 0; i < s.Rows; i++ {
+			copy(best, t.logits[i*s.Heads*s.N+lo:])
+			for h := 1; h < s.Heads; h++ {
+				for j, v := range t.logits[(i*s.Heads+h)*s.N+lo : (i*s.Heads+h)*s.N+hi] {
+					best[j] = max(best[j], v)
+				}
+			}
+			axpyF32(out, s.Alpha[i], best)
+		}
+		return
+	}
 	hd, group, mPad := s.HeadDim, s.Heads/s.KVHeads, t.mPad
 	kvDim := s.KVHeads * hd
 	buf := t.ws[worker]
@@ -138,26 +154,11 @@ func (t *selectTask) runW(worker, lo, hi int) {
 	}
 }
 
+// run runs the phase 1 softmax of (query, head) rows [lo, hi).
 func (t *selectTask) run(lo, hi int) {
-	s := t.s
-	n := s.N
-	switch t.phase {
-	case 1: // softmax over the candidates of each (query, head)
-		for r := lo; r < hi; r++ {
-			softmax(t.logits[r*n : (r+1)*n])
-		}
-	case 2: // Out[j] = Σ_i alpha_i max_h
-		for j := lo; j < hi; j++ {
-			var acc float32
-			for i := 0; i < s.Rows; i++ {
-				m := float32(math.Inf(-1))
-				for h := 0; h < s.Heads; h++ {
-					m = max(m, t.logits[(i*s.Heads+h)*n+j])
-				}
-				acc += s.Alpha[i] * m
-			}
-			s.Out[j] = acc
-		}
+	n := t.s.N
+	for r := lo; r < hi; r++ {
+		softmax(t.logits[r*n : (r+1)*n])
 	}
 }
 
