@@ -51,7 +51,7 @@ def generate_stream(server, body: dict, model: str = GEN) -> list[dict]:
 def _input(name: str, value) -> grpcclient.InferInput:
     arr = np.asarray(value)
     if arr.dtype.kind in "OUS":
-        arr = np.array([v.encode() if isinstance(v, str) else v for v in arr.reshape(-1)], dtype=object)
+        arr = np.array([v.encode() if isinstance(v, str) else bytes(v) for v in arr.reshape(-1)], dtype=object).reshape(arr.shape)
         dt = "BYTES"
     elif arr.dtype == np.bool_:
         dt = "BOOL"
