@@ -104,7 +104,7 @@ func (t *attnTask) plan(a *compute.Attention) {
 		t.ws = make([]attnScratch, workers)
 	}
 	for i := range t.ws {
-		t.ws[i].size(t.mPad, t.hd)
+		t.ws[i].size(t.mPad+3, t.hd) // blockSmall pads to a multiple of 4 rows
 	}
 	if t.splits > 1 {
 		need := t.rowBlocks * a.KVHeads * t.splits * t.mPad * (t.hd + 2)
@@ -141,10 +141,17 @@ func (t *attnTask) run(w *attnScratch, i int) {
 	r1 := min(r0+t.rowBlock, a.Rows)
 	m := (r1 - r0) * group
 	mPad := roundUp(m, 3)
-	outer := mPad%16 == 0 // scores by the outer-product kernel over qᵀ; else by 4x3 dot tiles (dot4x3)
+	// Few rows (decode): scores row-major by 4x3 dot tiles, softmax along tokens (blockSmall). Else scores
+	// token-major, by the outer-product kernel over qᵀ when mPad is a multiple of 16, or by dot tiles.
+	small := mPad < 16
+	outer := !small && mPad%16 == 0
+	rows := mPad // rows of q, o and s
+	if small {
+		rows = max(roundUp(m, 4), mPad)
+	}
 
 	// Stack the group's query heads.
-	q := w.q[:mPad*hd]
+	q := w.q[:rows*hd]
 	for rr := r0; rr < r1; rr++ {
 		row := a.Q.Row(a.Row0 + rr)[kvh*group*hd : (kvh+1)*group*hd]
 		copy(q[(rr-r0)*group*hd:], row)
@@ -158,7 +165,7 @@ func (t *attnTask) run(w *attnScratch, i int) {
 			}
 		}
 	}
-	o, mr, l := w.o[:mPad*hd], w.m[:mPad], w.l[:mPad]
+	o, mr, l := w.o[:rows*hd], w.m[:rows], w.l[:rows]
 	clear(o)
 	clear(l)
 	for i := range mr {
@@ -170,14 +177,18 @@ func (t *attnTask) run(w *attnScratch, i int) {
 	for jb := j0; jb < j1; jb += attnBlock {
 		nb := min(attnBlock, j1-jb)
 		t.gather(w, kvh, jb, nb)
-		t.block(w, r0, m, mPad, jb, nb, outer)
+		if small {
+			t.blockSmall(w, r0, m, rows, jb, nb)
+		} else {
+			t.block(w, r0, m, mPad, jb, nb, outer)
+		}
 	}
 
 	if t.splits == 1 {
 		t.finish(r0, m, kvh, o, l)
 		return
 	}
-	p := t.part[i*t.mPad*(hd+2):]
+	p := t.part[i*t.mPad*(hd+2):] // t.mPad >= m
 	copy(p, o[:m*hd])
 	copy(p[t.mPad*hd:], mr[:m])
 	for r, v := range l[:m] {
@@ -320,6 +331,80 @@ func (t *attnTask) block(w *attnScratch, r0, m, mPad, jb, nb int, outer bool) {
 		oi := o[i*hd : (i+1)*hd]
 		for j := 0; j < nb; j++ {
 			if p := s[j*mPad+i]; p != 0 {
+				axpyF32(oi, p, w.v[j*hd:(j+1)*hd])
+			}
+		}
+	}
+}
+
+// blockSmall is block for few query-head rows (m < 16; rows >= m rows of q, o and s, a multiple of 4 and
+// >= roundUp(m, 3)): scores s (rows, nbPad) row-major, so that the softmax passes run along tokens.
+func (t *attnTask) blockSmall(w *attnScratch, r0, m, rows, jb, nb int) {
+	a, hd, group := t.a, t.hd, t.group
+	nbPad := roundUp(nb, 12)
+	s := w.s[:rows*nbPad]
+	m4 := roundUp(m, 4)
+	for i := 0; i < m4; i += 4 {
+		for j := 0; j < nbPad; j += 3 {
+			dot4x3(s[i*nbPad+j:], nbPad, w.q[i*hd:], hd, w.k[j*hd:], hd, hd)
+		}
+	}
+	clear(s[m4*nbPad:])
+
+	ninf := float32(math.Inf(-1))
+	first := a.Pos0 + r0 // the newest position every row of the task sees
+	o := w.o[:rows*hd]
+	for i := 0; i < m; i++ {
+		row := s[i*nbPad : (i+1)*nbPad]
+		lim, n := first+i/group, nb // row i sees the first n tokens of the block
+		if a.Sel != nil {
+			if int(a.Sel[jb+nb-1]) > lim {
+				n = countVisible(a.Sel[jb:jb+nb], lim)
+			}
+		} else {
+			n = max(0, min(nb, lim-jb+1))
+		}
+		bm := ninf
+		for j, v := range row[:n] {
+			v *= a.Scale
+			row[j] = v
+			bm = max(bm, v)
+		}
+		mNew := max(w.m[i], bm)
+		sub := mNew
+		if mNew == ninf {
+			sub = 0 // nothing visible yet: the row stays at zero
+		}
+		al := exp32(w.m[i] - sub)
+		w.m[i] = mNew
+		for j := range row[:n] {
+			row[j] -= sub
+		}
+		expF32(row[:n])
+		clear(row[n:])
+		var sum float64
+		for _, v := range row[:n] {
+			sum += float64(v)
+		}
+		w.l[i] = w.l[i]*float64(al) + sum
+		if al != 1 {
+			scaleF32(o[i*hd:(i+1)*hd], al)
+		}
+	}
+
+	// o += P·V with P = s (rows, nbPad).
+	if hd%16 == 0 {
+		for i := 0; i < roundUp(m, 3); i += 3 {
+			for c := 0; c < hd; c += 16 {
+				gemmTile(3, o[i*hd+c:], hd, s[i*nbPad:], nbPad, 1, w.v[c:], hd, nbPad)
+			}
+		}
+		return
+	}
+	for i := 0; i < m; i++ {
+		oi := o[i*hd : (i+1)*hd]
+		for j, p := range s[i*nbPad : i*nbPad+nb] {
+			if p != 0 {
 				axpyF32(oi, p, w.v[j*hd:(j+1)*hd])
 			}
 		}
