@@ -7,7 +7,9 @@
 # Env:   OMNIKV_MODEL (default .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf), CONTEXTS (128,2048,8192),
 #        DECODE_TOKENS (64), REPS (3), CHUNK (512: prompt tokens per forward call, both engines),
 #        THREADS (all cores), FLASH_ATTN (0: llama-cpp-python's default; 1 to enable), OUT (result folder),
-#        BENCH_VENV (.cache/benchvenv, made by tests/bench/setup_llamacpp.sh).
+#        BENCH_VENV (.cache/benchvenv, made by tests/bench/setup_llamacpp.sh),
+#        NICE (unset: normal priority; e.g. -20 as root runs the three measurements ahead of other work on
+#        a shared machine: llama.cpp's OpenMP threads collapse when a core is taken from them).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -21,12 +23,17 @@ THREADS="${THREADS:-$(nproc)}"
 FLASH_ATTN="${FLASH_ATTN:-0}"
 VENV="${BENCH_VENV:-$ROOT/.cache/benchvenv}"
 OUT="${OUT:-$ROOT/.cache/bench/$(date -u +%Y%m%dT%H%M%SZ)}"
+PRIO=()
+if [ -n "${NICE:-}" ]; then
+	PRIO=(nice -n "$NICE")
+fi
 
 if [ ! -f "$MODEL" ]; then
 	echo "run_all: model $MODEL not found (set OMNIKV_MODEL)" >&2
 	exit 1
 fi
 mkdir -p "$OUT"
+LOAD="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 echo "run_all: results in $OUT" >&2
 notes=()
 
@@ -45,13 +52,13 @@ else
 fi
 
 echo "run_all: [1/3] machine bound" >&2
-"$OUT/bound" --model "$MODEL" --context "$CONTEXTS" --threads "$THREADS" --json >"$OUT/bound.jsonl"
+"${PRIO[@]}" "$OUT/bound" --model "$MODEL" --context "$CONTEXTS" --threads "$THREADS" --json >"$OUT/bound.jsonl"
 "$OUT/bound" --model "$MODEL" --context "$CONTEXTS" --threads "$THREADS" --reps 1 >"$OUT/bound.txt" || true
 
 llama_args=()
 if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null; then
 	echo "run_all: [2/3] llama.cpp" >&2
-	if "$VENV/bin/python" tests/bench/llamacpp_bench.py --model "$MODEL" --context "$CONTEXTS" \
+	if "${PRIO[@]}" "$VENV/bin/python" tests/bench/llamacpp_bench.py --model "$MODEL" --context "$CONTEXTS" \
 		--decode-tokens "$DECODE_TOKENS" --reps "$REPS" --threads "$THREADS" --n-batch "$CHUNK" \
 		--flash-attn "$FLASH_ATTN" >"$OUT/llamacpp.jsonl" 2>"$OUT/llamacpp.log"; then
 		llama_args=(--llamacpp "$OUT/llamacpp.jsonl")
@@ -65,7 +72,7 @@ fi
 omnikv_args=()
 if [ "$have_omnikv" = 1 ]; then
 	echo "run_all: [3/3] omnikv bench" >&2
-	if GOMAXPROCS="$THREADS" "$OUT/omnikv" bench --model "$MODEL" --context "$CONTEXTS" \
+	if GOMAXPROCS="$THREADS" "${PRIO[@]}" "$OUT/omnikv" bench --model "$MODEL" --context "$CONTEXTS" \
 		--decode-tokens "$DECODE_TOKENS" --repeat "$REPS" --chunk "$CHUNK" --json \
 		>"$OUT/omnikv.jsonl" 2>"$OUT/omnikv.log"; then
 		omnikv_args=(--omnikv "$OUT/omnikv.jsonl")
@@ -75,7 +82,8 @@ if [ "$have_omnikv" = 1 ]; then
 fi
 
 note="Run $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown); contexts $CONTEXTS, \
-$DECODE_TOKENS decode tokens, $REPS reps, chunk $CHUNK, $THREADS threads, llama.cpp flash_attn $FLASH_ATTN."
+$DECODE_TOKENS decode tokens, $REPS reps, chunk $CHUNK, $THREADS threads, llama.cpp flash_attn $FLASH_ATTN, \
+nice ${NICE:-0}, load average before the run: $LOAD."
 for n in "${notes[@]}"; do note+=" $n."; done
 python3 tests/bench/report.py --bound "$OUT/bound.jsonl" "${llama_args[@]}" "${omnikv_args[@]}" --note "$note" \
 	| tee "$OUT/results.md"
