@@ -39,7 +39,7 @@ func tinyModel(t *testing.T, keepEOS bool) *llama.Model {
 // referenceGreedy runs the model directly, one sequence, no engine.
 func referenceGreedy(t *testing.T, m *llama.Model, prompt []int32, n int) []int32 {
 	t.Helper()
-	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 16, DType: compute.KVF16})
+	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 16, DType: compute.KVF16, Offload: m.OffloadLayers()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func referenceGreedy(t *testing.T, m *llama.Model, prompt []int32, n int) []int3
 	next := prompt
 	logits := make([]float32, m.Vocab)
 	for len(out) < n {
-		if _, err := m.Forward(st, []llama.Step{{Seq: seq, Tokens: next}}); err != nil {
+		if _, err := m.Forward(st, []llama.Step{{Seq: seq, Tokens: next, Decode: len(out) > 0}}); err != nil {
 			t.Fatal(err)
 		}
 		m.Device().Read(logits, st.Logits, 0)
@@ -85,7 +85,21 @@ func greedyParams(n int) sample.Params {
 }
 
 func TestGreedyMatchesDirectForward(t *testing.T) {
+	for _, okv := range []bool{false, true} {
+		t.Run(map[bool]string{false: "dense", true: "omnikv"}[okv], func(t *testing.T) { testGreedyMatchesDirect(t, okv) })
+	}
+}
+
+// testGreedyMatchesDirect: a batch of sequences gives what each gives alone; with OmniKV (a small budget, so
+// selections matter) each sequence of the batch selects its own context rows.
+func testGreedyMatchesDirect(t *testing.T, okv bool) {
 	m := tinyModel(t, false)
+	if okv {
+		cfg := omnikv.Config{Enabled: true, FilterLayers: []int{1}, Selector: omnikv.Last, Budget: omnikv.Budget{Tokens: 3}}
+		if err := m.SetOmniKV(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
 	prompts := [][]int32{{1, 5, 9, 200}, {1, 77}, {3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 400}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}}
 	const n = 20
 	want := make([][]int32, len(prompts))
