@@ -21,6 +21,7 @@ type Options struct {
 	KVDType      compute.KVDType // default fp16
 	MaxKVPages   int             // page limit across sequences (0 = unlimited)
 	MaxQueue     int             // submissions waiting to start (default 64)
+	OffloadStore kvcache.Store   // where the offload tier's pages live (nil: host memory)
 }
 
 func (o *Options) defaults() {
@@ -95,7 +96,7 @@ func New(m *llama.Model, opt Options) (*Engine, error) {
 	opt.defaults()
 	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{
 		Layers: m.Layers, KVDim: m.KVDim(), PageSize: opt.PageSize, DType: opt.KVDType, MaxPages: opt.MaxKVPages,
-		Offload: m.OffloadLayers(),
+		Offload: m.OffloadLayers(), Store: opt.OffloadStore,
 	})
 	if err != nil {
 		return nil, err
