@@ -122,7 +122,12 @@ func runBench(args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "  omnikv: %v\n", okvCfg)
 	}
-	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 64, DType: kvdt, Offload: m.OffloadLayers()})
+	store, closeStore, err := okv.store()
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 64, DType: kvdt, Offload: m.OffloadLayers(), Store: store})
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,12 @@ func runGenerate(args []string) error {
 	if err != nil {
 		return err
 	}
-	eng, err := engine.New(m, engine.Options{MaxSequences: 1, KVDType: kvdt})
+	store, closeStore, err := okv.store()
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	eng, err := engine.New(m, engine.Options{MaxSequences: 1, KVDType: kvdt, OffloadStore: store})
 	if err != nil {
 		return err
 	}

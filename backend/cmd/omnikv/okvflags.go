@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
 	"github.com/omnikv-triton/omnikv-triton/backend/omnikv"
 )
@@ -13,6 +14,7 @@ type okvFlags struct {
 	filter, selector, budget *string
 	wait, window             *int
 	dense                    *bool
+	offloadDir               *string
 }
 
 func addOKVFlags(fs *flag.FlagSet) *okvFlags {
@@ -23,6 +25,8 @@ func addOKVFlags(fs *flag.FlagSet) *okvFlags {
 		budget:   fs.String("budget", "2048", "tokens each filter layer selects: a count (2048) or a fraction of the context (0.067)"),
 		window:   fs.Int("window", 16, "observation window of the uniform and exp selectors"),
 		dense:    fs.Bool("dense", false, "turn OmniKV off: every layer attends to the whole context"),
+		offloadDir: fs.String("offload-dir", "", "keep the sparse layers' KV in a memory-mapped file in this directory "+
+			"(contexts beyond RAM); default: host memory"),
 	}
 }
 
@@ -57,4 +61,16 @@ func (f *okvFlags) apply(m *llama.Model) error {
 		return err
 	}
 	return m.SetOmniKV(c)
+}
+
+// store returns the offload store the flags ask for (nil: host memory) and its closer.
+func (f *okvFlags) store() (kvcache.Store, func(), error) {
+	if *f.offloadDir == "" {
+		return nil, func() {}, nil
+	}
+	fs, err := kvcache.NewFileStore(*f.offloadDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--offload-dir: %w", err)
+	}
+	return fs, func() { fs.Close() }, nil
 }
