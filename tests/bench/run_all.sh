@@ -9,7 +9,9 @@
 #        THREADS (all cores), FLASH_ATTN (0: llama-cpp-python's default; 1 to enable), OUT (result folder),
 #        BENCH_VENV (.cache/benchvenv, made by tests/bench/setup_llamacpp.sh),
 #        NICE (unset: normal priority; e.g. -20 as root runs the three measurements ahead of other work on
-#        a shared machine: llama.cpp's OpenMP threads collapse when a core is taken from them).
+#        a shared machine: llama.cpp's OpenMP threads collapse when a core is taken from them), and
+#        OMP_WAIT_POLICY (passed through; "passive" limits that collapse on a busy machine, but leave it unset
+#        for the figures of record on a quiet one).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -83,7 +85,7 @@ fi
 
 note="Run $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown); contexts $CONTEXTS, \
 $DECODE_TOKENS decode tokens, $REPS reps, chunk $CHUNK, $THREADS threads, llama.cpp flash_attn $FLASH_ATTN, \
-nice ${NICE:-0}, load average before the run: $LOAD."
+nice ${NICE:-0}, OMP_WAIT_POLICY ${OMP_WAIT_POLICY:-unset}, load average before the run: $LOAD."
 for n in "${notes[@]}"; do note+=" $n."; done
 python3 tests/bench/report.py --bound "$OUT/bound.jsonl" "${llama_args[@]}" "${omnikv_args[@]}" --note "$note" \
 	| tee "$OUT/results.md"
