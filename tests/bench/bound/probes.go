@@ -7,9 +7,6 @@ import (
 	"time"
 )
 
-// sink keeps the probes' results alive so that no loop can be optimized away.
-var sink float64
-
 // goSum is the pure-Go streaming read: 8 independent accumulators so the loop is not latency bound.
 func goSum(x []float32) float32 { // x: (n,)
 	var s0, s1, s2, s3, s4, s5, s6, s7 float32
@@ -87,13 +84,10 @@ func parallel(threads int, work func(i int)) time.Duration {
 // of buf with read. The workers' shares are disjoint, contiguous and 256-byte aligned in size.
 func bandwidth(buf []float32, threads, reps int, read func([]float32) float32) float64 {
 	chunk := len(buf) / threads &^ 63
-	results := make([]float32, threads)
+	results := make([]float32, threads) // kept, so that no read can be optimized away
 	best := 0.0
 	for range reps {
 		d := parallel(threads, func(i int) { results[i] = read(buf[i*chunk : (i+1)*chunk]) })
-		for _, r := range results {
-			sink += float64(r)
-		}
 		best = max(best, float64(chunk*threads*4)/d.Seconds())
 	}
 	return best
@@ -110,20 +104,16 @@ func copyBandwidth(buf []float32, threads, reps int) float64 {
 		d := parallel(threads, func(i int) { copy(dst[i*chunk:(i+1)*chunk], src[i*chunk:(i+1)*chunk]) })
 		best = max(best, float64(chunk*threads*4)/d.Seconds())
 	}
-	sink += float64(dst[0])
 	return best
 }
 
 // flopRate returns the best rate in FLOP/s over reps runs of threads workers, each calling kernel(iters)
 // once; flopsPerIter is the arithmetic of one kernel iteration.
 func flopRate(threads, reps, iters int, flopsPerIter float64, kernel func(int) float64) float64 {
-	results := make([]float64, threads)
+	results := make([]float64, threads) // kept, so that no loop can be optimized away
 	best := 0.0
 	for range reps {
 		d := parallel(threads, func(i int) { results[i] = kernel(iters) })
-		for _, r := range results {
-			sink += r
-		}
 		best = max(best, float64(threads)*float64(iters)*flopsPerIter/d.Seconds())
 	}
 	return best
