@@ -56,8 +56,7 @@ link_libs() {
   libs=$site/nvidia_pytriton.libs
   mkdir -p "$perf/lib"
   for pair in "libb64.so.0d:libb64-*.so.0d" "libcudart.so.12:libcudart-*.so.12*"; do
-    # shellcheck disable=SC2086
-    f=$(ls $libs/${pair#*:} 2>/dev/null | head -1)
+    f=$(find "$libs" -maxdepth 1 -name "${pair#*:}" | head -1)
     [ -n "$f" ] || { echo "run.sh: ${pair#*:} not found in $libs (nvidia-pytriton 0.7.0 ships it)" >&2; exit 1; }
     ln -sf "$f" "$perf/lib/${pair%%:*}"
   done
