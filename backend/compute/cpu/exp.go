@@ -28,12 +28,6 @@ const (
 	expP5    = 5.0000001201e-1 //
 )
 
-// expConsts holds the constants in the order the assembly kernel reads them (byte offset = 4*index).
-var expConsts = [16]float32{
-	expLo, expHi, expLog2e, expC1, expC2, expP0, expP1, expP2, expP3, expP4, expP5, 1,
-	float32(math.Inf(1)), 0, 0, 0,
-}
-
 // expF32Go replaces each x[i] by e^x[i] (see the reference loop above).
 func expF32Go(x []float32) {
 	for i, v := range x {

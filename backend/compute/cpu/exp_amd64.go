@@ -2,6 +2,14 @@
 
 package cpu
 
+import "math"
+
+// expConsts holds the constants in the order the assembly kernel reads them (byte offset = 4*index).
+var expConsts = [16]float32{
+	expLo, expHi, expLog2e, expC1, expC2, expP0, expP1, expP2, expP3, expP4, expP5, 1,
+	float32(math.Inf(1)), 0, 0, 0,
+}
+
 // expF32AVX replaces x[i] by e^x[i] for i < len(x) rounded down to a multiple of 8; c is expConsts.
 //
 //go:noescape
