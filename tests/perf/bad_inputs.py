@@ -145,6 +145,10 @@ def main() -> int:
             msg = "ACCEPTED: " + msg[:80]
         print(f"| {row} | {how} | `{msg}` |".replace("\n", " "))
         sys.stdout.flush()
+    # The rejected first turn above still opened sequence 424243 in Triton's sequence batcher; an open sequence
+    # holds server shutdown until --exit-timeout-secs. An END turn closes it (the backend answers "unknown
+    # session": it never made one).
+    grpc_stream(args.grpc, CHAT, {"text_input": s("")}, sequence_id=424243, sequence_end=True)
     good_ok, good = grpc_stream(args.grpc, GEN, {"text_input": s(CHAT_PROMPT), "max_tokens": i32(3)})
     print(f"\nafter all cases, a good request: {'ok' if good_ok else 'FAILED'}: {good!r}")
     return 1 if failed or not good_ok else 0
