@@ -37,6 +37,9 @@ done
 step "end-to-end tests against a real tritonserver (tests/e2e)"
 eval "$(scripts/fetch-triton.sh)"
 scripts/fetch-model.sh --link >/dev/null
-"$TRITON_PYTHON" -m pytest tests/e2e -q -p no:cacheprovider
+"$TRITON_PYTHON" -m pytest tests/e2e tests/perf -q -p no:cacheprovider
+
+step "benchmark and quality tooling (unit tests, no benchmark run)"
+"$TRITON_PYTHON" -m unittest discover -s tests/bench -p 'test_*.py'
 echo
 echo "all tests passed"
