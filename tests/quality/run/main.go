@@ -208,14 +208,17 @@ func runSample(m *llama.Model, tok *tokenizer.Tokenizer, pool *kvcache.Pool, st 
 		}
 		seq.Truncate(len(ids))
 		seq.Aux = nil // a fresh turn: every cached token is context
+		// A State takes the window weights of the OmniKV configuration current when it is made: make one
+		// per mode (one token per decode step).
+		ds := m.NewState(1, 1)
 		gen := []int32{first}
 		t1 := time.Now()
 		steps := 0
 		for len(gen) < decodeN && !slices.Contains(stops, gen[len(gen)-1]) {
-			if _, err := m.Forward(st, []llama.Step{{Seq: seq, Tokens: gen[len(gen)-1:], Decode: true}}); err != nil {
+			if _, err := m.Forward(ds, []llama.Step{{Seq: seq, Tokens: gen[len(gen)-1:], Decode: true}}); err != nil {
 				return nil, fmt.Errorf("mode %s: decode step %d: %w", md.Name, len(gen), err)
 			}
-			gen = append(gen, argmax(st.Logits.Row(0)))
+			gen = append(gen, argmax(ds.Logits.Row(0)))
 			steps++
 		}
 		r := result{ID: s.ID, Length: s.Length, Depth: s.Depth, Prompt: len(ids), Mode: md.Name, PrefillS: prefill,

@@ -9,9 +9,11 @@ import (
 	"strings"
 )
 
-// readResults reads result files written by -out.
+// readResults reads result files written by -out. A (sample, mode) pair seen twice (two runs appending to
+// one file) counts once: the first line wins.
 func readResults(paths []string) ([]result, error) {
 	var out []result
+	seen := map[[2]string]bool{}
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -25,7 +27,10 @@ func readResults(paths []string) ([]result, error) {
 			if err := json.Unmarshal([]byte(line), &r); err != nil {
 				return nil, fmt.Errorf("%s line %d: %w", p, i+1, err)
 			}
-			out = append(out, r)
+			if key := [2]string{r.ID, r.Mode}; !seen[key] {
+				seen[key] = true
+				out = append(out, r)
+			}
 		}
 	}
 	return out, nil

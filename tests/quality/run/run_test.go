@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -105,5 +107,29 @@ func TestPickInterleaves(t *testing.T) {
 	}
 	if got, _ := pick(all, "4096", 0); len(got) != 3 || got[0].Length != 4096 {
 		t.Errorf("pick by length: %+v", got)
+	}
+}
+
+func TestReadResultsDedupes(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "r.jsonl")
+	lines := `{"id":"a","mode":"dense","correct":true}
+{"id":"a","mode":"dense","correct":false}
+{"id":"a","mode":"last/128/2-8-18/1"}
+`
+	if err := os.WriteFile(p, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := readResults([]string{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 || !rs[0].Correct {
+		t.Errorf("read %+v: want 2 results, the first dense line kept", rs)
+	}
+	if err := os.WriteFile(p, []byte("{bad\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readResults([]string{p}); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("bad line: error %v, want one naming line 1", err)
 	}
 }
