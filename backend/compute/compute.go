@@ -87,6 +87,10 @@ type Attention struct {
 	Page    int       // tokens per page
 	Len     int       // tokens cached and visible in total (Pos0 + Rows for a causal step)
 	Sel     []int32   // optional ascending token indices that may be attended (sparse layers); nil = all
+	// HeadMax, optional, for one query row without Sel: receives for every visible token t and KV head h the
+	// max over h's query heads of the scaled logit q·k_t·Scale — OmniKV's "last" scores, computed by the
+	// filter layer's own attention instead of a second pass over the keys.
+	HeadMax []float32 // (KVHeads, Len)
 }
 
 // SelectScores describes OmniKV's scoring of the context tokens [0, N) of one sequence at a filter layer:

@@ -184,6 +184,9 @@ func (m *Model) Forward(st *State, steps []Step) (int, error) {
 				st.attn.Pages, st.attn.Sel = staging, sel
 				st.attn.Pos0, st.attn.Len = a.kCap+a.genCap, a.kCap+a.genCap
 			}
+			if kind == omnikv.Filter && m.okv.Selector == omnikv.Last {
+				st.attn.HeadMax = st.okv[i].headMax[:c.KVHeads*st.attn.Len]
+			}
 			d.Attend(&st.attn)
 			if kind == omnikv.Filter {
 				m.okvSelect(st, seq, st.okv[i], li)

@@ -78,6 +78,7 @@ type okvSeq struct {
 	window  []*compute.Tensor   // (layer) filter layers' recent queries: (w, heads*headDim), oldest first
 	winLen  []int               // (layer) rows of window filled
 	scores  []float32           // (n) scratch
+	headMax []float32           // (kvHeads, tokens) scratch: the filter layer's fused "last" scores
 	tmp     []int32             // (n) scratch
 	stats   SelectionStats
 }
@@ -155,6 +156,9 @@ func (m *Model) okvPrepare(seq *kvcache.Sequence, a *okvSeq) error {
 	if cap(a.scores) < a.n {
 		a.scores, a.tmp = make([]float32, a.n), make([]int32, a.n)
 	}
+	if m.okv.Selector == omnikv.Last && len(a.headMax) < m.KVHeads*seq.Max() {
+		a.headMax = make([]float32, m.KVHeads*seq.Max())
+	}
 	a.ready = true
 	return nil
 }
@@ -163,7 +167,18 @@ func (m *Model) okvPrepare(seq *kvcache.Sequence, a *okvSeq) error {
 // selected rows of every sparse layer that uses this selection.
 func (m *Model) okvSelect(st *State, seq *kvcache.Sequence, a *okvSeq, layer int) {
 	c := &m.okv
-	if c.Selector.Scores() {
+	if c.Selector == omnikv.Last {
+		// The filter layer's attention left max over each KV head's query heads of the scaled logits in
+		// headMax (Attention.HeadMax): the score is their max over KV heads.
+		scores, hm, L := a.scores[:a.n], a.headMax, st.attn.Len
+		copy(scores, hm[:a.n])
+		for kvh := 1; kvh < m.KVHeads; kvh++ {
+			for j, v := range hm[kvh*L : kvh*L+a.n] {
+				scores[j] = max(scores[j], v)
+			}
+		}
+		a.sel[layer] = omnikv.Select(scores, a.kCap, 0, a.sel[layer], a.tmp)
+	} else if c.Selector.Scores() {
 		win, rows := a.window[layer], a.winLen[layer]
 		alpha := st.alphaW[len(st.alphaW)-rows:] // the newest queries' weights (fewer rows early in a sequence)
 		scores := a.scores[:a.n]

@@ -155,3 +155,48 @@ func testAttention(t *testing.T, dev compute.Device) {
 		})
 	}
 }
+
+func testHeadMax(t *testing.T, dev compute.Device) {
+	r := rand.New(rand.NewPCG(17, 18))
+	for _, tc := range []struct{ heads, kvHeads, hd, n int }{{9, 3, 64, 700}, {6, 2, 16, 50}, {32, 2, 16, 130}, {4, 4, 8, 9}} {
+		t.Run(fmt.Sprintf("h%d_kv%d_n%d", tc.heads, tc.kvHeads, tc.n), func(t *testing.T) {
+			const page = 16
+			kvDim := tc.kvHeads * tc.hd
+			k, v := randVec(r, tc.n*kvDim, 1), randVec(r, tc.n*kvDim, 1)
+			pages := make([]*compute.KVPage, (tc.n+page-1)/page)
+			for i := range pages {
+				pages[i] = dev.NewKVPage(page, kvDim, compute.KVF32)
+			}
+			dev.WriteKV(pages, page, 0, dev.Upload(tc.n, kvDim, k), dev.Upload(tc.n, kvDim, v), 0, tc.n)
+			q := randVec(r, tc.heads*tc.hd, 1)
+			scale := 1 / math.Sqrt(float64(tc.hd))
+			hm := make([]float32, tc.kvHeads*tc.n)
+			out := dev.NewTensor(1, tc.heads*tc.hd)
+			dev.Attend(&compute.Attention{Q: dev.Upload(1, tc.heads*tc.hd, q), Out: out, Rows: 1, Pos0: tc.n - 1,
+				Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.hd, Scale: float32(scale), Pages: pages, Page: page,
+				Len: tc.n, HeadMax: hm})
+			group := tc.heads / tc.kvHeads
+			want := make([]float32, len(hm))
+			for kvh := 0; kvh < tc.kvHeads; kvh++ {
+				for tok := 0; tok < tc.n; tok++ {
+					best := math.Inf(-1)
+					for g := 0; g < group; g++ {
+						h := kvh*group + g
+						var s float64
+						for d := 0; d < tc.hd; d++ {
+							s += float64(q[h*tc.hd+d]) * float64(k[tok*kvDim+kvh*tc.hd+d])
+						}
+						best = math.Max(best, s*scale)
+					}
+					want[kvh*tc.n+tok] = float32(best)
+				}
+			}
+			closeTo(t, "head max", hm, want, 2e-6)
+			// The attention itself is unchanged by asking for HeadMax.
+			plain := dev.NewTensor(1, tc.heads*tc.hd)
+			dev.Attend(&compute.Attention{Q: dev.Upload(1, tc.heads*tc.hd, q), Out: plain, Rows: 1, Pos0: tc.n - 1,
+				Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.hd, Scale: float32(scale), Pages: pages, Page: page, Len: tc.n})
+			closeTo(t, "attention with HeadMax", out.F32, plain.F32, 0)
+		})
+	}
+}

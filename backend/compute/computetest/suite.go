@@ -18,6 +18,7 @@ func Run(t *testing.T, dev compute.Device) {
 	t.Run("RoPE", func(t *testing.T) { testRoPE(t, dev) })
 	t.Run("SwiGLUAdd", func(t *testing.T) { testSwiGLUAdd(t, dev) })
 	t.Run("Attention", func(t *testing.T) { testAttention(t, dev) })
+	t.Run("HeadMax", func(t *testing.T) { testHeadMax(t, dev) })
 	t.Run("SelectScores", func(t *testing.T) { testSelectScores(t, dev) })
 	t.Run("GatherKV", func(t *testing.T) { testGatherKV(t, dev) })
 }

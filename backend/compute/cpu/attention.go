@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
@@ -41,6 +42,7 @@ type attnTask struct {
 
 // attnScratch is one worker's memory; every slice is a view of buf.
 type attnScratch struct {
+	kvh int // the KV head of the task running on this scratch
 	buf []float32
 	q   []float32 // (mPad, hd) query-head rows: row i is query row r0+i/group, head kvh*group+i%group
 	qt  []float32 // (hd, mPad) q transposed, for the outer-product score kernel
@@ -80,7 +82,21 @@ func (d *Device) Attend(a *compute.Attention) {
 	}
 	t := &d.attn
 	t.plan(a)
+	fused := false
+	if a.HeadMax != nil {
+		if a.Rows != 1 || a.Sel != nil || len(a.HeadMax) < a.KVHeads*a.Len {
+			panic(fmt.Sprintf("attend: HeadMax needs one query row, no Sel and (%d, %d) floats, got rows %d, %d floats", a.KVHeads, a.Len, a.Rows, len(a.HeadMax)))
+		}
+		hm := a.HeadMax[:a.KVHeads*a.Len]
+		for i := range hm {
+			hm[i] = float32(math.Inf(-1))
+		}
+		fused = roundUp(t.group, 3) < 16 // blockSmall fills it; otherwise a separate pass below
+	}
 	parallelForW(t.rowBlocks*a.KVHeads*t.splits, 1, t)
+	if a.HeadMax != nil && !fused {
+		headMaxPass(a)
+	}
 	if t.splits > 1 {
 		t.phase = 1
 		parallelForW(t.rowBlocks*a.KVHeads, 1, t)
@@ -176,6 +192,7 @@ func (t *attnTask) run(w *attnScratch, i int) {
 		mr[i] = float32(math.Inf(-1))
 	}
 
+	w.kvh = kvh
 	j0 := sp * t.splitLen
 	j1 := min(j0+t.splitLen, visible(a, a.Pos0+r1-1))
 	for jb := j0; jb < j1; jb += attnBlock {
@@ -424,4 +441,27 @@ func softmax(x []float32) {
 		sum += float64(v)
 	}
 	scaleF32(x, float32(1/sum))
+}
+
+// headMaxPass fills a.HeadMax for shapes whose attention kernel does not (large GQA groups): the plain loop.
+func headMaxPass(a *compute.Attention) {
+	hd, group, kvDim := a.HeadDim, a.Heads/a.KVHeads, a.KVHeads*a.HeadDim
+	q := a.Q.Row(a.Row0)
+	for tok := 0; tok < a.Len; tok++ {
+		p, off := a.Pages[tok/a.Page], (tok%a.Page)*kvDim
+		for kvh := 0; kvh < a.KVHeads; kvh++ {
+			best := float32(math.Inf(-1))
+			for g := 0; g < group; g++ {
+				h := kvh*group + g
+				var v float32
+				if p.K32 != nil {
+					v = dotF32(q[h*hd:(h+1)*hd], p.K32[off+kvh*hd:off+(kvh+1)*hd])
+				} else {
+					v = dotF16(p.K16[off+kvh*hd:off+(kvh+1)*hd], q[h*hd:(h+1)*hd])
+				}
+				best = max(best, v*a.Scale)
+			}
+			a.HeadMax[kvh*a.Len+tok] = best
+		}
+	}
 }

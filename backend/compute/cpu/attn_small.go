@@ -35,6 +35,12 @@ func (t *attnTask) blockSmall(w *attnScratch, r0, m, rows, jb, nb int) {
 			row[j] = v
 			bm = max(bm, v)
 		}
+		if a.HeadMax != nil { // one query row, no Sel: row i is query head i of this KV head
+			hm := a.HeadMax[w.kvh*a.Len+jb : w.kvh*a.Len+jb+n]
+			for j, v := range row[:n] {
+				hm[j] = max(hm[j], v)
+			}
+		}
 		mNew := max(w.m[i], bm)
 		sub := mNew
 		if mNew == ninf {
