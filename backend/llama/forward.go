@@ -67,13 +67,6 @@ func (m *Model) NewState(maxTokens, maxLogits int) *State {
 		ropeK:     *m.rope,
 	}
 	st.ropeK.Heads = c.KVHeads
-	if m.plan != nil {
-		w := 1
-		if m.okv.Selector.Windowed() {
-			w = m.okv.Window
-		}
-		st.alphaW = omnikv.WindowWeights(m.okv.Selector, w)
-	}
 	return st
 }
 
@@ -121,6 +114,15 @@ func (m *Model) Forward(st *State, steps []Step) (int, error) {
 		}
 	}
 	st.okv = st.okv[:0]
+	if m.plan != nil {
+		w := 1
+		if m.okv.Selector.Windowed() {
+			w = m.okv.Window
+		}
+		if len(st.alphaW) != w { // the state predates SetOmniKV, or the configuration changed
+			st.alphaW = omnikv.WindowWeights(m.okv.Selector, w)
+		}
+	}
 	for i := range steps {
 		var a *okvSeq
 		if m.plan != nil {
