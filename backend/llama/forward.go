@@ -39,8 +39,9 @@ type State struct {
 	ropeQ     compute.RoPE
 	ropeK     compute.RoPE
 	scoring   compute.SelectScores
-	alphaW    []float32 // OmniKV window weights, oldest first
-	okv       []*okvSeq // (steps) OmniKV state of each step's sequence, nil when dense
+	alphaW    []float32       // OmniKV window weights, oldest first
+	alphaSel  omnikv.Selector // the selector alphaW was made for
+	okv       []*okvSeq       // (steps) OmniKV state of each step's sequence, nil when dense
 }
 
 // NewState allocates activations for up to maxTokens tokens per forward call, of which at most maxLogits
@@ -119,8 +120,8 @@ func (m *Model) Forward(st *State, steps []Step) (int, error) {
 		if m.okv.Selector.Windowed() {
 			w = m.okv.Window
 		}
-		if len(st.alphaW) != w { // the state predates SetOmniKV, or the configuration changed
-			st.alphaW = omnikv.WindowWeights(m.okv.Selector, w)
+		if len(st.alphaW) != w || st.alphaSel != m.okv.Selector { // the state predates SetOmniKV, or it changed
+			st.alphaW, st.alphaSel = omnikv.WindowWeights(m.okv.Selector, w), m.okv.Selector
 		}
 	}
 	for i := range steps {
