@@ -47,6 +47,9 @@ type result struct {
 	PrefillS  float64 `json:"prefill_s"`
 	DecodeMS  float64 `json:"decode_ms_per_token"`
 	SelectedK int     `json:"selected,omitempty"`
+	// AnswerSel counts, per decode step and filter layer, how many of the answer's tokens in the prompt were
+	// in that filter layer's selection (OmniKV modes; nil when the answer's tokens were not found).
+	AnswerSel [][]int `json:"answer_selected,omitempty"` // (steps, filter layers)
 }
 
 func main() {
@@ -65,6 +68,7 @@ func run(args []string) error {
 	modeList := fs.String("modes", defaultModes, "comma-separated modes: dense first, then SELECTOR/BUDGET/LAYERS/WAIT")
 	lengths := fs.String("lengths", "", "only these length buckets, e.g. 2048,4096 (default all)")
 	perLength := fs.Int("per-length", 0, "at most this many samples per length (0: all)")
+	only := fs.String("ids", "", "only these comma-separated sample ids")
 	decodeN := fs.Int("decode", 32, "greedy tokens per mode")
 	chunk := fs.Int("chunk", 256, "prefill tokens per forward call")
 	kvDType := fs.String("kv-dtype", "fp16", "KV cache element type: fp16 or fp32")
@@ -95,6 +99,10 @@ func run(args []string) error {
 	samples, err = pick(samples, *lengths, *perLength)
 	if err != nil {
 		return err
+	}
+	if *only != "" {
+		ids := strings.Split(*only, ",")
+		samples = slices.DeleteFunc(samples, func(s sample) bool { return !slices.Contains(ids, s.ID) })
 	}
 	var all []result
 	done := map[string]bool{}
@@ -150,7 +158,11 @@ func run(args []string) error {
 			return fmt.Errorf("sample %s: %w", s.ID, err)
 		}
 		for _, r := range rs {
-			fmt.Fprintf(os.Stderr, "  %-28s %-5v agree %2d/%d %q\n", r.Mode, r.Correct, r.Agree, *decodeN, r.Text)
+			fmt.Fprintf(os.Stderr, "  %-28s %-5v agree %2d/%d %q", r.Mode, r.Correct, r.Agree, *decodeN, r.Text)
+			if len(r.AnswerSel) > 0 {
+				fmt.Fprintf(os.Stderr, " answer tokens selected per step (per filter layer): %v", r.AnswerSel[:min(6, len(r.AnswerSel))])
+			}
+			fmt.Fprintln(os.Stderr)
 			if w != nil {
 				b, _ := json.Marshal(r)
 				w.Write(append(b, '\n'))
@@ -198,6 +210,10 @@ func runSample(m *llama.Model, tok *tokenizer.Tokenizer, pool *kvcache.Pool, st 
 		}
 	}
 	prefill := time.Since(t0).Seconds()
+	ansPos, err := answerPositions(tok, ids, s.Answer)
+	if err != nil {
+		return nil, err
+	}
 	first := argmax(st.Logits.Row(0))
 	stops := append(tok.EOSIDs(), tok.EOS())
 	var out []result
@@ -214,12 +230,25 @@ func runSample(m *llama.Model, tok *tokenizer.Tokenizer, pool *kvcache.Pool, st 
 		gen := []int32{first}
 		t1 := time.Now()
 		steps := 0
+		var answerSel [][]int
 		for len(gen) < decodeN && !slices.Contains(stops, gen[len(gen)-1]) {
 			if _, err := m.Forward(ds, []llama.Step{{Seq: seq, Tokens: gen[len(gen)-1:], Decode: true}}); err != nil {
 				return nil, fmt.Errorf("mode %s: decode step %d: %w", md.Name, len(gen), err)
 			}
 			gen = append(gen, argmax(ds.Logits.Row(0)))
 			steps++
+			if md.Cfg.Enabled && md.Cfg.Selector.Scores() && ansPos != nil {
+				row := make([]int, len(md.Cfg.FilterLayers))
+				for i, fl := range md.Cfg.FilterLayers {
+					sel := llama.Selected(seq, fl)
+					for _, p := range ansPos {
+						if _, ok := slices.BinarySearch(sel, p); ok {
+							row[i]++
+						}
+					}
+				}
+				answerSel = append(answerSel, row)
+			}
 		}
 		r := result{ID: s.ID, Length: s.Length, Depth: s.Depth, Prompt: len(ids), Mode: md.Name, PrefillS: prefill,
 			DecodeMS: float64(time.Since(t1).Milliseconds()) / float64(max(1, steps))}
@@ -234,9 +263,29 @@ func runSample(m *llama.Model, tok *tokenizer.Tokenizer, pool *kvcache.Pool, st 
 		}
 		r.Agree = commonPrefix(gen, dense)
 		r.SelectedK = llama.Selection(seq).Selected
+		r.AnswerSel = answerSel
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// answerPositions returns the prompt positions of the answer's tokens: the last occurrence of the answer's
+// own token sequence in the prompt (digits are single tokens in SmolLM2), or nil when it does not occur.
+func answerPositions(tok *tokenizer.Tokenizer, prompt []int32, answer string) ([]int32, error) {
+	want, err := tok.Encode(answer, false)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the answer %q: %w", answer, err)
+	}
+	for at := len(prompt) - len(want); at >= 0 && len(want) > 0; at-- {
+		if slices.Equal(prompt[at:at+len(want)], want) {
+			pos := make([]int32, len(want))
+			for i := range pos {
+				pos[i] = int32(at + i)
+			}
+			return pos, nil
+		}
+	}
+	return nil, nil
 }
 
 func argmax(v []float32) int32 {
