@@ -50,7 +50,7 @@ def main() -> None:
         a.set_title(title)
         a.grid(True, alpha=0.3)
         a.legend()
-    fig.suptitle("SmolLM2-135M-Instruct on 2 CPU cores: dense vs OmniKV (budget 2048, filter layers 2,8,18)")
+    fig.suptitle("SmolLM2-135M-Instruct on 2 CPU cores: dense vs OmniKV (defaults: budget 2048, filter layers 1,6,14, wait 1)")
     fig.tight_layout()
     fig.savefig(sys.argv[2], dpi=110)
     print(f"wrote {sys.argv[2]}")
