@@ -253,7 +253,7 @@ func runSample(m *llama.Model, tok *tokenizer.Tokenizer, pool *kvcache.Pool, st 
 		r := result{ID: s.ID, Length: s.Length, Depth: s.Depth, Prompt: len(ids), Mode: md.Name, PrefillS: prefill,
 			DecodeMS: float64(time.Since(t1).Milliseconds()) / float64(max(1, steps))}
 		r.Text = tok.Decode(gen, true)
-		r.Correct = strings.Contains(r.Text, s.Answer)
+		r.Correct = hasNumber(r.Text, s.Answer)
 		for len(gen) < decodeN { // stopped at EOS: pad so that sequences compare position by position
 			gen = append(gen, gen[len(gen)-1])
 		}
@@ -287,6 +287,25 @@ func answerPositions(tok *tokenizer.Tokenizer, prompt []int32, answer string) ([
 	}
 	return nil, nil
 }
+
+// hasNumber reports whether text holds num as a whole number: not preceded or followed by another digit
+// ("668233" does not answer 66823).
+func hasNumber(text, num string) bool {
+	for i := 0; num != ""; {
+		j := strings.Index(text[i:], num)
+		if j < 0 {
+			return false
+		}
+		a, b := i+j, i+j+len(num)
+		if (a == 0 || !isDigit(text[a-1])) && (b == len(text) || !isDigit(text[b])) {
+			return true
+		}
+		i = a + 1
+	}
+	return false
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func argmax(v []float32) int32 {
 	best := 0

@@ -133,3 +133,21 @@ func TestReadResultsDedupes(t *testing.T) {
 		t.Errorf("bad line: error %v, want one naming line 1", err)
 	}
 }
+
+func TestHasNumber(t *testing.T) {
+	for _, tc := range []struct {
+		text, num string
+		want      bool
+	}{
+		{"The secret number is 66823.", "66823", true},
+		{"66823", "66823", true},
+		{"The number is 668233.", "66823", false},
+		{"4448000000", "44480", false},
+		{"1 66823x and 166823", "66823", true},
+		{"no digits", "66823", false},
+	} {
+		if got := hasNumber(tc.text, tc.num); got != tc.want {
+			t.Errorf("hasNumber(%q, %q) = %v, want %v", tc.text, tc.num, got, tc.want)
+		}
+	}
+}
