@@ -22,7 +22,7 @@ if [ "${1:-}" = "--stop" ]; then stop; exit 0; fi
 
 say() { printf '\n== %s\n' "$*" >&2; }
 command -v go >/dev/null || { echo "serve: Go 1.26 is required" >&2; exit 1; }
-command -v cmake >/dev/null && command -v gcc >/dev/null || { apt-get update -qq && apt-get install -y -qq cmake gcc >/dev/null; }
+command -v cmake >/dev/null && command -v gcc >/dev/null && command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq cmake gcc curl >/dev/null; }
 
 say "building the backend (cmake -> go build -buildmode=c-shared)"
 cmake -S . -B build/cmake -DCMAKE_BUILD_TYPE=Release >/dev/null
