@@ -12,8 +12,9 @@ import (
 // Device is the CPU compute device. The zero value is ready to use. One goroutine at a time may run
 // operations on a Device (the engine's scheduler); use one Device per engine.
 type Device struct {
-	attn attnTask   // Attend's reusable task and per-worker scratch
-	sel  selectTask // SelectScores's reusable task and logits buffer
+	attn   attnTask   // Attend's reusable task and per-worker scratch
+	sel    selectTask // SelectScores's reusable task and logits buffer
+	gather gatherTask // GatherKV's reusable task
 }
 
 // New returns the CPU device.

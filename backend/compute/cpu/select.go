@@ -162,18 +162,38 @@ func (t *selectTask) run(lo, hi int) {
 	}
 }
 
-// GatherKV implements compute.Device.
-func (*Device) GatherKV(dst []*compute.KVPage, dstPage int, dstSlots []int32, src []*compute.KVPage, srcPage int, srcRows []int32) {
-	for i, r := range srcRows {
-		sp, so := src[int(r)/srcPage], int(r)%srcPage
-		slot := int(dstSlots[i])
-		dp, do := dst[slot/dstPage], slot%dstPage
+// gatherTask copies rows [lo, hi) of one GatherKV call.
+type gatherTask struct {
+	dst, src         []*compute.KVPage
+	dstPage, srcPage int
+	slots, rows      []int32
+}
+
+// GatherKV implements compute.Device: the rows are copied in parallel (a step moves thousands of scattered
+// rows at long context).
+func (d *Device) GatherKV(dst []*compute.KVPage, dstPage int, dstSlots []int32, src []*compute.KVPage, srcPage int, srcRows []int32) {
+	t := &d.gather
+	*t = gatherTask{dst: dst, src: src, dstPage: dstPage, srcPage: srcPage, slots: dstSlots, rows: srcRows}
+	if len(srcRows) < 256 {
+		t.run(0, len(srcRows))
+	} else {
+		parallelFor(len(srcRows), t)
+	}
+	*t = gatherTask{}
+}
+
+func (t *gatherTask) run(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		r := t.rows[i]
+		sp, so := t.src[int(r)/t.srcPage], int(r)%t.srcPage
+		slot := int(t.slots[i])
+		dp, do := t.dst[slot/t.dstPage], slot%t.dstPage
 		if sp.K32 != nil {
-			w := len(sp.K32) / srcPage
+			w := len(sp.K32) / t.srcPage
 			copy(dp.K32[do*w:(do+1)*w], sp.K32[so*w:(so+1)*w])
 			copy(dp.V32[do*w:(do+1)*w], sp.V32[so*w:(so+1)*w])
 		} else {
-			w := len(sp.K16) / srcPage
+			w := len(sp.K16) / t.srcPage
 			copy(dp.K16[do*w:(do+1)*w], sp.K16[so*w:(so+1)*w])
 			copy(dp.V16[do*w:(do+1)*w], sp.V16[so*w:(so+1)*w])
 		}
