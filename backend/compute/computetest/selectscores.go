@@ -137,3 +137,31 @@ func readSlotValue(dev compute.Device, pages []*compute.KVPage, page, kvDim, slo
 	dev.Read(got, out, 0)
 	return got
 }
+
+// testGatherKVMany moves enough rows for a device to split the copy (e.g. across threads) and checks every one.
+func testGatherKVMany(t *testing.T, dev compute.Device) {
+	r := rand.New(rand.NewPCG(19, 20))
+	const kvDim, page, n, moved = 8, 16, 2048, 1500
+	k, v := randVec(r, n*kvDim, 1), randVec(r, n*kvDim, 1)
+	src := make([]*compute.KVPage, n/page)
+	for i := range src {
+		src[i] = dev.NewKVPage(page, kvDim, compute.KVF32)
+	}
+	dev.WriteKV(src, page, 0, dev.Upload(n, kvDim, k), dev.Upload(n, kvDim, v), 0, n)
+	dst := make([]*compute.KVPage, moved/page+1)
+	for i := range dst {
+		dst[i] = dev.NewKVPage(page, kvDim, compute.KVF32)
+	}
+	rows, slots := make([]int32, moved), make([]int32, moved)
+	for i, x := range r.Perm(n)[:moved] {
+		rows[i] = int32(x)
+	}
+	for i, x := range r.Perm(moved) {
+		slots[i] = int32(x)
+	}
+	dev.GatherKV(dst, page, slots, src, page, rows)
+	for i := 0; i < moved; i += 97 {
+		got := readSlotValue(dev, dst, page, kvDim, int(slots[i]))
+		closeTo(t, fmt.Sprintf("gather row %d -> slot %d", rows[i], slots[i]), got, v[int(rows[i])*kvDim:int(rows[i]+1)*kvDim], 0)
+	}
+}

@@ -21,6 +21,7 @@ func Run(t *testing.T, dev compute.Device) {
 	t.Run("HeadMax", func(t *testing.T) { testHeadMax(t, dev) })
 	t.Run("SelectScores", func(t *testing.T) { testSelectScores(t, dev) })
 	t.Run("GatherKV", func(t *testing.T) { testGatherKV(t, dev) })
+	t.Run("GatherKVMany", func(t *testing.T) { testGatherKVMany(t, dev) })
 }
 
 func randVec(r *rand.Rand, n int, scale float64) []float32 {
