@@ -57,26 +57,17 @@ func (t *Tokenizer) ApplyChat(msgs []Message, addGenerationPrompt bool) (string,
 	var sb strings.Builder
 	switch style {
 	case chatML:
-		for i, m := range msgs {
-			if i == 0 && sys != "" && m.Role != "system" {
-				sb.WriteString("<|im_start|>system\n" + sys + "<|im_end|>\n")
-			}
-			sb.WriteString("<|im_start|>" + m.Role + "\n" + m.Content + "<|im_end|>\n")
-		}
-		if addGenerationPrompt {
-			sb.WriteString("<|im_start|>assistant\n")
+		if len(msgs) > 0 && sys != "" && msgs[0].Role != "system" {
+			sb.WriteString("<|im_start|>system\n" + sys + "<|im_end|>\n")
 		}
 	case chatLlama3:
-		for i, m := range msgs {
-			if i == 0 {
-				sb.WriteString(t.TokenString(t.bos))
-			}
-			sb.WriteString("<|start_header_id|>" + m.Role + "<|end_header_id|>\n\n" + pyStrip(m.Content) + "<|eot_id|>")
+		if len(msgs) > 0 {
+			sb.WriteString(t.TokenString(t.bos))
 		}
-		// Some Llama-3 templates always open the assistant turn; the official one asks add_generation_prompt.
-		if addGenerationPrompt || !strings.Contains(t.chatTemplate, "add_generation_prompt") {
-			sb.WriteString("<|start_header_id|>assistant<|end_header_id|>\n\n")
-		}
+	}
+	switch style {
+	case chatML, chatLlama3:
+		t.renderTurns(&sb, style, msgs, addGenerationPrompt)
 	default:
 		head := t.chatTemplate
 		if len(head) > 60 {
@@ -104,7 +95,21 @@ func (t *Tokenizer) ContinueChat(msgs []Message, addGenerationPrompt bool) (stri
 	var sb strings.Builder
 	switch style {
 	case chatML:
-		sb.WriteString("\n")
+		sb.WriteString("\n") // after the <|im_end|> that ended the answer
+		t.renderTurns(&sb, style, msgs, addGenerationPrompt)
+	case chatLlama3:
+		t.renderTurns(&sb, style, msgs, addGenerationPrompt)
+	default:
+		return t.ApplyChat(msgs, addGenerationPrompt) // reports the unrecognised template
+	}
+	return sb.String(), nil
+}
+
+// renderTurns writes each message in the template's turn format, then the assistant header when asked (or,
+// for Llama-3 templates without add_generation_prompt, always).
+func (t *Tokenizer) renderTurns(sb *strings.Builder, style chatStyle, msgs []Message, addGenerationPrompt bool) {
+	switch style {
+	case chatML:
 		for _, m := range msgs {
 			sb.WriteString("<|im_start|>" + m.Role + "\n" + m.Content + "<|im_end|>\n")
 		}
@@ -115,11 +120,9 @@ func (t *Tokenizer) ContinueChat(msgs []Message, addGenerationPrompt bool) (stri
 		for _, m := range msgs {
 			sb.WriteString("<|start_header_id|>" + m.Role + "<|end_header_id|>\n\n" + pyStrip(m.Content) + "<|eot_id|>")
 		}
+		// Some Llama-3 templates always open the assistant turn; the official one asks add_generation_prompt.
 		if addGenerationPrompt || !strings.Contains(t.chatTemplate, "add_generation_prompt") {
 			sb.WriteString("<|start_header_id|>assistant<|end_header_id|>\n\n")
 		}
-	default:
-		return t.ApplyChat(msgs, addGenerationPrompt) // reports the unrecognised template
 	}
-	return sb.String(), nil
 }
