@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/sample"
@@ -46,7 +47,7 @@ func DecodeGenRequest(req *Request, o *GenOptions) (*GenRequest, error) {
 	g.Params.MaxTokens = o.DefaultTokens
 	known := []string{InText, InIDs, InStream, InMaxTokens, InSampling, InExclude}
 	for _, t := range req.Inputs {
-		if !contains(known, t.Name) {
+		if !slices.Contains(known, t.Name) {
 			return nil, bad("unknown input %q (known: %v)", t.Name, known)
 		}
 	}
@@ -102,7 +103,7 @@ func DecodeGenRequest(req *Request, o *GenOptions) (*GenRequest, error) {
 			return nil, bad("input %s: trailing data after the JSON object", InSampling)
 		}
 		for k := range fields {
-			if !contains(samplingKeys, k) {
+			if !slices.Contains(samplingKeys, k) {
 				return nil, bad("input %s: unknown key %q (known: %v)", InSampling, k, samplingKeys)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,7 +41,7 @@ func ParseGenOptions(cfg Config) (GenOptions, error) {
 		return Errorf(CodeInvalidArg, "model %q: parameter %s: %s", cfg.Name, key, fmt.Sprintf(format, a...))
 	}
 	for k := range cfg.Params {
-		if !contains(genKeys, k) {
+		if !slices.Contains(genKeys, k) {
 			return o, bad(k, "unknown key (known: %s)", strings.Join(genKeys, ", "))
 		}
 	}
@@ -173,13 +174,4 @@ func insideDir(dir, rel string) (string, error) {
 		return "", fmt.Errorf("%q escapes the model directory", rel)
 	}
 	return filepath.Join(dir, clean), nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
