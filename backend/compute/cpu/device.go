@@ -151,8 +151,17 @@ func (*Device) ApplyRoPE(x *compute.Tensor, r *compute.RoPE, pos []int32, n int)
 // SwiGLU implements compute.Device.
 func (*Device) SwiGLU(gate, up *compute.Tensor, n int) {
 	g, u := gate.F32[:n*gate.Cols], up.F32[:n*up.Cols]
-	for i, v := range g {
-		g[i] = v / (1 + float32(math.Exp(float64(-v)))) * u[i]
+	var e [256]float32 // e^-g for one chunk, through the vectorized expF32 (within 2 ulp)
+	for i := 0; i < len(g); i += len(e) {
+		gc := g[i:min(i+len(e), len(g))]
+		uc, ec := u[i:i+len(gc)], e[:len(gc)]
+		for k, v := range gc {
+			ec[k] = -v
+		}
+		expF32(ec)
+		for k, v := range gc {
+			gc[k] = v / (1 + ec[k]) * uc[k]
+		}
 	}
 }
 

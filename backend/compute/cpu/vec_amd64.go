@@ -103,3 +103,16 @@ func scaleF32(x []float32, a float32) {
 	}
 	scaleF32Go(x, a)
 }
+
+// hasAVX512 reports whether the CPU and OS support AVX-512 F, BW and VL on top of hasAVX2 (opmask and ZMM
+// state saved by the OS); the AVX-512 decode kernels run only then.
+var hasAVX512 = hasAVX2 && detectAVX512()
+
+func detectAVX512() bool {
+	if xcr0 := xgetbv0(); xcr0&0xe6 != 0xe6 { // XMM, YMM, opmask, ZMM_Hi256, Hi16_ZMM
+		return false
+	}
+	_, ebx7, _, _ := cpuid(7, 0)
+	const f, bw, vl = 1 << 16, 1 << 30, 1 << 31
+	return ebx7&(f|bw|vl) == f|bw|vl
+}
