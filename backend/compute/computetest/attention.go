@@ -63,6 +63,22 @@ func everyNth(length, n, tail int) []int32 {
 	return sel
 }
 
+// runs returns the ascending token indices in the half-open ranges [b[0], b[1]), [b[2], b[3]), ... plus the
+// last tail ones.
+func runs(length, tail int, b ...int) []int32 {
+	var sel []int32
+	for t := 0; t < length; t++ {
+		in := t >= length-tail
+		for i := 0; i+1 < len(b); i += 2 {
+			in = in || (t >= b[i] && t < b[i+1])
+		}
+		if in {
+			sel = append(sel, int32(t))
+		}
+	}
+	return sel
+}
+
 func contains(sel []int32, tok int) bool {
 	for _, s := range sel {
 		if int(s) == tok {
@@ -102,6 +118,9 @@ func testAttention(t *testing.T, dev compute.Device) {
 		{name: "long-decode-sel-split", length: 3000, rows: 1, sel: everyNth(3000, 2, 1), dt: compute.KVF16, hd: 64, page: 64},
 		{name: "long-chunk-split", length: 2500, rows: 5, dt: compute.KVF16, hd: 64, page: 64},
 		{name: "long-chunk-sel-split", length: 3000, rows: 4, sel: everyNth(3000, 2, 4), dt: compute.KVF32, hd: 64, page: 64},
+		// Runs of consecutive selected rows that start and end inside pages and cross page boundaries (the
+		// staging slots of a sparse layer mostly are such runs).
+		{name: "long-decode-sel-runs-fp16", length: 700, rows: 1, sel: runs(700, 1, 0, 100, 130, 131, 190, 450, 699, 700), dt: compute.KVF16, hd: 64, page: 64},
 		{name: "long-prefill", length: 200, rows: 200, dt: compute.KVF16, hd: 64, page: 64},
 		// Scores of std 4*4 = 16 (at 1e-6 relative to the output, float32 scores alone cost ~4e-6 from std 16 up).
 		{name: "long-peaked", length: 1000, rows: 37, dt: compute.KVF32, scaleK: 2, scaleQ: 2, hd: 64, page: 64},

@@ -233,9 +233,13 @@ func (t *attnTask) gather(w *attnScratch, kvh, jb, nb int) {
 	for j := jb; j < jb+nb; {
 		tok := t.token(j)
 		pg, slot := tok/a.Page, tok%a.Page
-		n := 1 // rows that are consecutive in this page
-		if a.Sel == nil {
-			n = min(jb+nb-j, a.Page-slot)
+		n := min(jb+nb-j, a.Page-slot) // rows that are consecutive in this page
+		if a.Sel != nil { // a run of consecutive selected rows (staging slots mostly are)
+			r := 1
+			for r < n && int(a.Sel[j+r]) == tok+r {
+				r++
+			}
+			n = r
 		}
 		p, off, dst := a.Pages[pg], slot*kvDim+kvh*hd, (j-jb)*hd
 		if p.K32 != nil {
