@@ -139,10 +139,14 @@ TEXT ·cvtF16RowsAVX(SB), NOSPLIT, $0-40
 	MOVQ rows+24(FP), DX
 	MOVQ srcStride+32(FP), R9
 	SHLQ $1, R9
+	MOVQ R9, R10
+	SHLQ $4, R10 // prefetch distance: 16 rows ahead (KV rows come from memory, strided)
 
 row:
-	MOVQ SI, AX
-	MOVQ R8, CX
+	MOVQ       SI, AX
+	MOVQ       R8, CX
+	PREFETCHT0 (SI)(R10*1)
+	PREFETCHT0 64(SI)(R10*1)
 
 col:
 	VCVTPH2PS (AX), Y0
