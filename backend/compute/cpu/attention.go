@@ -234,7 +234,7 @@ func (t *attnTask) gather(w *attnScratch, kvh, jb, nb int) {
 		tok := t.token(j)
 		pg, slot := tok/a.Page, tok%a.Page
 		n := min(jb+nb-j, a.Page-slot) // rows that are consecutive in this page
-		if a.Sel != nil { // a run of consecutive selected rows (staging slots mostly are)
+		if a.Sel != nil {              // a run of consecutive selected rows (staging slots mostly are)
 			r := 1
 			for r < n && int(a.Sel[j+r]) == tok+r {
 				r++

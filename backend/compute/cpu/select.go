@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
+	"unsafe"
 )
 
 // selectTask computes OmniKV selection scores in three phases over the worker pool:
@@ -184,6 +185,9 @@ func (d *Device) GatherKV(dst []*compute.KVPage, dstPage int, dstSlots []int32, 
 
 func (t *gatherTask) run(lo, hi int) {
 	for i := lo; i < hi; i++ {
+		if i+gatherAhead < hi { // scattered rows from memory: ask for a later row's lines now
+			t.prefetch(int(t.rows[i+gatherAhead]))
+		}
 		r := t.rows[i]
 		sp, so := t.src[int(r)/t.srcPage], int(r)%t.srcPage
 		slot := int(t.slots[i])
@@ -198,4 +202,21 @@ func (t *gatherTask) run(lo, hi int) {
 			copy(dp.V16[do*w:(do+1)*w], sp.V16[so*w:(so+1)*w])
 		}
 	}
+}
+
+// gatherAhead is how many rows ahead gatherTask.run prefetches its source rows.
+const gatherAhead = 8
+
+// prefetch hints the K and V lines of source row r.
+func (t *gatherTask) prefetch(r int) {
+	sp, so := t.src[r/t.srcPage], r%t.srcPage
+	if sp.K32 != nil {
+		w := len(sp.K32) / t.srcPage
+		prefetchLines(unsafe.Pointer(&sp.K32[so*w]), (4*w+63)/64)
+		prefetchLines(unsafe.Pointer(&sp.V32[so*w]), (4*w+63)/64)
+		return
+	}
+	w := len(sp.K16) / t.srcPage
+	prefetchLines(unsafe.Pointer(&sp.K16[so*w]), (2*w+63)/64)
+	prefetchLines(unsafe.Pointer(&sp.V16[so*w]), (2*w+63)/64)
 }

@@ -2,6 +2,8 @@
 
 package cpu
 
+import "unsafe"
+
 // hasAVX2 reports whether the CPU and OS support AVX2, FMA and F16C (with YMM state saved by the OS); the
 // assembly kernels run only then, the pure-Go twins otherwise.
 var hasAVX2 = detectAVX2()
@@ -29,6 +31,11 @@ func detectAVX2() bool {
 }
 
 func cpuid(eax, ecx uint32) (a, b, c, d uint32)
+
+// prefetchLines asks for the n >= 1 cache lines from p to be loaded into L1 (a hint: it never faults).
+//
+//go:noescape
+func prefetchLines(p unsafe.Pointer, n int)
 
 func xgetbv0() uint32
 

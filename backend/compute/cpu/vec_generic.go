@@ -2,6 +2,8 @@
 
 package cpu
 
+import "unsafe"
+
 // dotF32 returns sum_i a[i]*b[i]; len(a) == len(b).
 func dotF32(a, b []float32) float32 { return dotF32Go(a, b) }
 
@@ -19,3 +21,6 @@ func dotBF16(a []uint16, b []float32) float32 { return dotBF16Go(a, b) }
 
 // scaleF32 does x *= a.
 func scaleF32(x []float32, a float32) { scaleF32Go(x, a) }
+
+// prefetchLines is a hint the portable build does not give.
+func prefetchLines(unsafe.Pointer, int) {}
