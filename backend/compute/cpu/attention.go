@@ -233,8 +233,10 @@ func (t *attnTask) gather(w *attnScratch, kvh, jb, nb int) {
 	for j := jb; j < jb+nb; {
 		tok := t.token(j)
 		pg, slot := tok/a.Page, tok%a.Page
-		n := min(jb+nb-j, a.Page-slot) // rows that are consecutive in this page
-		if a.Sel != nil {              // a run of consecutive selected rows (staging slots mostly are)
+		// Rows that are consecutive in this page; with a selection, a run of consecutive selected rows
+		// (a sparse layer's staging slots mostly are).
+		n := min(jb+nb-j, a.Page-slot)
+		if a.Sel != nil {
 			r := 1
 			for r < n && int(a.Sel[j+r]) == tok+r {
 				r++
