@@ -278,3 +278,37 @@ func TestWriteGGUFRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestDropPages: a mapped tensor's data reads the same after its pages were dropped (they come back from
+// the file), across tensors larger than a page and ones that start and end inside pages.
+func TestDropPages(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	tensors := []*Tensor{
+		randomTensor(t, "small", Q8_0, r, 3, 32),
+		randomTensor(t, "big", Q4_1, r, 1000, 64),
+		randomTensor(t, "after", F16, r, 5000),
+	}
+	p := writeTemp(t, "x.gguf", nil)
+	if err := WriteGGUF(p, allMetadata(), tensors); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, want := range tensors {
+		got, err := s.Tensor(want.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.mapped != fileMapped {
+			t.Errorf("%s: mapped %v, want %v", want.Name, got.mapped, fileMapped)
+		}
+		got.DropPages()
+		if !bytes.Equal(got.Data, want.Data) {
+			t.Errorf("%s: data changed after DropPages", want.Name)
+		}
+	}
+	(&Tensor{Data: []byte{1, 2, 3}}).DropPages() // not mapped: a no-op
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"unsafe"
 )
 
 // mapFile maps the whole file at path read-only. The returned release function unmaps it. An empty file
@@ -35,4 +36,19 @@ func mapFile(path string) ([]byte, func() error, error) {
 		return nil, nil, fmt.Errorf("mmap: %w", err)
 	}
 	return data, func() error { return syscall.Munmap(data) }, nil
+}
+
+// fileMapped: tensors opened here lie in file mappings.
+const fileMapped = true
+
+// dropPages releases the whole pages inside b, a part of a shared read-only file mapping: they leave the
+// resident set and fault back in from the page cache when touched.
+func dropPages(b []byte) {
+	ps := os.Getpagesize()
+	start := int(uintptr(unsafe.Pointer(&b[0])) % uintptr(ps))
+	lo := (ps - start) % ps          // offset of the first whole page
+	hi := len(b) - (start+len(b))%ps // end of the last whole page
+	if hi > lo {
+		_ = syscall.Madvise(b[lo:hi], syscall.MADV_DONTNEED) // advice only: failure leaves the pages resident
+	}
 }

@@ -238,6 +238,9 @@ func (s *Set) loadDir(dir string) (err error) {
 		for k, v := range meta {
 			s.SafetensorsMeta[k] = v
 		}
+		for _, t := range found {
+			t.mapped = fileMapped
+		}
 		for name, t := range found {
 			if _, dup := s.Tensors[name]; dup {
 				return fmt.Errorf("weights: safetensors %s: tensor %q: duplicate (also in another shard)", path, name)

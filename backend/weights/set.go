@@ -16,6 +16,18 @@ type Tensor struct {
 	Type  DType
 	Shape []int  // row-major, outermost first; a (out, in) matrix is {out, in}
 	Data  []byte // the tensor's bytes in place (mmap'd); len == Rows()*RowBytes(Cols())
+
+	mapped bool // Data lies in a read-only file mapping
+}
+
+// DropPages tells the operating system that the tensor's bytes need not stay in memory for now (a device
+// keeps its own copy of them): the pages of a memory-mapped tensor leave the process's resident set and are
+// read back from the file if Data is used again. Data stays valid. A no-op for a tensor that is not
+// file-mapped.
+func (t *Tensor) DropPages() {
+	if t.mapped && len(t.Data) > 0 {
+		dropPages(t.Data)
+	}
 }
 
 // Rows is the product of all dims but the last (1 for a vector or a scalar).
@@ -99,6 +111,9 @@ func Open(path string) (*Set, error) {
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("weights: %s %s: %w", s.Format, path, err)
+	}
+	for _, t := range s.Tensors {
+		t.mapped = fileMapped
 	}
 	return s, nil
 }

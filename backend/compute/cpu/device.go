@@ -54,7 +54,18 @@ func (*Device) Bind(t *weights.Tensor) (*compute.Weight, error) {
 	if t.Type == weights.F32 && len(data) > 0 && uintptr(unsafe.Pointer(&data[0]))%4 != 0 {
 		data = append(make([]byte, 0, len(data)+4), data...) // a fresh allocation is 8-byte aligned
 	}
-	return &compute.Weight{Name: t.Name, Type: t.Type, Rows: rows, Cols: cols, Data: data}, nil
+	w := &compute.Weight{Name: t.Name, Type: t.Type, Rows: rows, Cols: cols, Data: data}
+	if packKernels() && canPack(t.Type, rows, cols) {
+		// Matmuls read the packed copy (Handle); Data stays for row lookups (the embedding), so the
+		// file's pages of this tensor are released until such a lookup touches them again.
+		p, err := packWeight(data, t.Type, rows, cols)
+		if err != nil {
+			return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
+		}
+		w.Handle = p
+		t.DropPages()
+	}
+	return w, nil
 }
 
 // NewKVPage implements compute.Device.
@@ -83,6 +94,10 @@ func (*Device) Embed(out *compute.Tensor, table *compute.Weight, ids []int32) {
 func (*Device) MatMul(out, x *compute.Tensor, w *compute.Weight, n int) {
 	if x.Cols != w.Cols || out.Cols != w.Rows || n > x.Rows || n > out.Rows {
 		panic(fmt.Sprintf("matmul %s: x (%d, %d), out (%d, %d), w (%d, %d), n %d", w.Name, x.Rows, x.Cols, out.Rows, out.Cols, w.Rows, w.Cols, n))
+	}
+	if p, ok := w.Handle.(*packedWeight); ok {
+		matmulPacked(out.F32[:n*w.Rows], x.F32[:n*w.Cols], n, p)
+		return
 	}
 	matmul(out.F32[:n*w.Rows], x.F32[:n*w.Cols], n, w.Data, w.Type, w.Rows, w.Cols)
 }

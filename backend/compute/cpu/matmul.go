@@ -87,8 +87,9 @@ type matmulJob struct {
 	x        []float32 // (n, cols)
 	w        []byte    // (rows, rowBytes)
 	rowDot   func(w []byte, x []float32) float32
-	rows4    rowsKernel // multi-row decode kernel, or nil
-	xs       []float32  // (n, cols/32, 4) blockSums of each token, when rows4 wants them
+	packed   *packedWeight // the weight when it is packed (w is then nil)
+	rows4    rowsKernel    // multi-row decode kernel, or nil
+	xs       []float32     // (n, cols/32, 4) blockSums of each token, when rows4 wants them
 	dequant  func(dst []float32, w []byte)
 	n        int
 	rows     int
@@ -122,7 +123,7 @@ func getJob() *matmulJob {
 }
 
 func putJob(j *matmulJob) {
-	j.out, j.x, j.w = nil, nil, nil // do not keep the caller's memory alive
+	j.out, j.x, j.w, j.packed = nil, nil, nil, nil // do not keep the caller's memory alive
 	jobs.Lock()
 	jobs.free = append(jobs.free, j)
 	jobs.Unlock()
@@ -133,7 +134,7 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // set records the arguments and plans the work.
 func (j *matmulJob) set(out, x []float32, n int, w []byte, typ weights.DType, rows, cols int) {
 	rb, _ := typ.RowBytes(cols) // checked by checkMatmul
-	j.out, j.x, j.w = out, x, w
+	j.out, j.x, j.w, j.packed = out, x, w, nil
 	j.rowDot, j.dequant = rowDotFunc(typ), dequantFunc(typ)
 	j.n, j.rows, j.cols, j.rowBytes = n, rows, cols, rb
 	workers := len(j.scratch)
@@ -187,6 +188,17 @@ func (j *matmulJob) scratchLen() int { return (j.strip+4)*j.cols + 4*j.strip }
 
 // runW runs decode rows [lo, hi) or prefill items [lo, hi) on the given worker.
 func (j *matmulJob) runW(worker, lo, hi int) {
+	if j.packed != nil {
+		if j.strip == 0 {
+			j.decodePacked(lo, hi)
+			return
+		}
+		sc := j.scratch[worker][:j.packedScratchLen()] // grown by setPacked
+		for it := lo; it < hi; it++ {
+			j.prefillPacked(sc, it/j.tokBlocks, it%j.tokBlocks)
+		}
+		return
+	}
 	if j.strip == 0 {
 		j.decodeRows(lo, hi)
 		return

@@ -47,6 +47,50 @@ func BenchmarkMatvec(b *testing.B) {
 	}
 }
 
+// BenchmarkMatvecPacked is BenchmarkMatvec for the packed layout Bind uses with AVX-512 (Q4_1, Q8_0).
+func BenchmarkMatvecPacked(b *testing.B) {
+	for _, sh := range [][2]int{{576, 1536}, {49152, 576}} {
+		for _, typ := range packedTypes {
+			b.Run(fmt.Sprintf("%dx%d/%v", sh[0], sh[1], typ), func(b *testing.B) { benchPacked(b, typ, sh[0], sh[1], 1) })
+		}
+	}
+}
+
+// BenchmarkPrefillPacked is BenchmarkPrefill for the packed layout.
+func BenchmarkPrefillPacked(b *testing.B) {
+	for _, n := range []int{16, 128} {
+		for _, sh := range [][2]int{{1536, 576}, {576, 1536}} {
+			for _, typ := range packedTypes {
+				b.Run(fmt.Sprintf("n=%d/%dx%d/%v", n, sh[0], sh[1], typ), func(b *testing.B) { benchPacked(b, typ, sh[0], sh[1], n) })
+			}
+		}
+	}
+}
+
+func benchPacked(b *testing.B, typ weights.DType, rows, cols, n int) {
+	rng := rand.New(rand.NewPCG(1, uint64(rows)))
+	p, err := packWeight(randWeights(rng, typ, rows, cols), typ, rows, cols)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x, out := randVec(rng, n*cols), make([]float32, n*rows)
+	matmulPacked(out, x, n, p)
+	b.SetBytes(int64(len(p.data)))
+	b.ResetTimer()
+	c0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		matmulPacked(out, x, n, p)
+	}
+	c1 := cpuTime()
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	flops := 2 * float64(n*rows*cols)
+	b.ReportMetric(float64(len(p.data))/sec/1e9, "GB/s")
+	b.ReportMetric(flops/sec/1e9, "GFLOP/s")
+	if c1 > c0 {
+		b.ReportMetric(flops*float64(b.N)/(c1-c0).Seconds()/1e9, "GFLOP/cpu-s")
+	}
+}
+
 func BenchmarkPrefill(b *testing.B) {
 	for _, n := range []int{4, 16, 128, 512} {
 		for _, sh := range [][2]int{{1536, 576}, {576, 1536}, {384, 4096}} {

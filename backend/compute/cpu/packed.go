@@ -1,0 +1,277 @@
+package cpu
+
+import (
+	"fmt"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/weights"
+)
+
+// Packed weights. Bind repacks Q4_1 and Q8_0 matrices whose row count is a multiple of 16 into groups of
+// 16 rows with the rows interleaved, when the CPU has the AVX-512 kernels that read that layout: a decode
+// step then computes 16 outputs per vector with no per-block broadcast or horizontal sum, and a prefill
+// strip dequantizes to (cols, 16) column tiles for an 8-token x 16-row micro-kernel. The bytes are the same
+// as the file's (same count, same values); only their order changes.
+//
+// Layout: group g (rows 16g..16g+15), then block b (columns 32b..32b+31), one tile each, tiles in (g, b)
+// order. With r the row within the group:
+//
+//	Q4_1 tile (320 bytes): d[r] f16 (32 B), m[r] f16 (32 B), then for byte column c < 16 the 16 bytes
+//	                       qs[r][c] (256 B): low nibble = value c, high nibble = value c+16.
+//	Q8_0 tile (544 bytes): d[r] f16 (32 B), then for column c < 32 the 16 int8 q[r][c] (512 B).
+
+const packRows = 16
+
+// packedWeight is a weight in the packed layout.
+type packedWeight struct {
+	typ        weights.DType
+	rows, cols int
+	data       []byte // (rows/16, cols/32, tile bytes)
+}
+
+// packedTileBytes is the size of one (16-row, 32-column) tile of type t, 0 if t is not packed.
+func packedTileBytes(t weights.DType) int {
+	switch t {
+	case weights.Q4_1:
+		return packRows * q4_1Bytes
+	case weights.Q8_0:
+		return packRows * q8_0Bytes
+	}
+	return 0
+}
+
+// canPack reports whether a (rows, cols) weight of type t has a packed layout.
+func canPack(t weights.DType, rows, cols int) bool {
+	return packedTileBytes(t) > 0 && rows > 0 && rows%packRows == 0 && cols%32 == 0
+}
+
+// packWeight repacks w (rows, cols) of type t, stored row-major in GGML blocks, into the packed layout.
+func packWeight(w []byte, t weights.DType, rows, cols int) (*packedWeight, error) {
+	if !canPack(t, rows, cols) {
+		return nil, fmt.Errorf("weight (%d, %d) of %v has no packed layout", rows, cols, t)
+	}
+	rb, _ := t.RowBytes(cols)
+	if len(w) < rows*rb {
+		return nil, fmt.Errorf("weight (%d, %d) of %v: %d bytes, want %d", rows, cols, t, len(w), rows*rb)
+	}
+	tile, blk := packedTileBytes(t), tileBlockBytes(t)
+	nb := cols / 32
+	out := make([]byte, rows*rb)
+	for g := 0; g < rows/packRows; g++ {
+		for b := 0; b < nb; b++ {
+			dst := out[(g*nb+b)*tile : (g*nb+b+1)*tile]
+			for r := 0; r < packRows; r++ {
+				src := w[(g*packRows+r)*rb+b*blk:][:blk]
+				copy(dst[2*r:2*r+2], src[:2]) // d
+				switch t {
+				case weights.Q4_1:
+					copy(dst[32+2*r:32+2*r+2], src[2:4]) // m
+					for c, q := range src[4:20] {
+						dst[64+16*c+r] = q
+					}
+				case weights.Q8_0:
+					for c, q := range src[2:34] {
+						dst[32+16*c+r] = q
+					}
+				}
+			}
+		}
+	}
+	return &packedWeight{typ: t, rows: rows, cols: cols, data: out}, nil
+}
+
+// tileBlockBytes is the size of one 32-value GGML block of a packed type.
+func tileBlockBytes(t weights.DType) int { return packedTileBytes(t) / packRows }
+
+// groupBytes is the size of one 16-row group of p.
+func (p *packedWeight) groupBytes() int { return p.cols / 32 * packedTileBytes(p.typ) }
+
+// rowsPackedGo computes out[i] = sum_k dequant(W)[16g+i][k]*x[k] for the len(out)/16 groups of w starting at
+// its first byte (out holds whole groups), in the order the AVX-512 kernels use: per block and row,
+// d*sum(q*x) (+ m*sum(x) for Q4_1, with xs from blockSums). The portable twin of rowsPackedQ4_1AVX512 and
+// rowsPackedQ8_0AVX512.
+func rowsPackedGo(t weights.DType, out []float32, w []byte, x, xs []float32) {
+	tile, nb := packedTileBytes(t), len(x)/32
+	for g := 0; g < len(out)/packRows; g++ {
+		var acc [packRows]float32
+		for b := 0; b < nb; b++ {
+			tl := w[(g*nb+b)*tile : (g*nb+b+1)*tile]
+			xb := x[32*b : 32*b+32]
+			for r := 0; r < packRows; r++ {
+				d := f16(le16(tl[2*r:]))
+				var s float32
+				switch t {
+				case weights.Q4_1:
+					for c := 0; c < 16; c++ {
+						q := tl[64+16*c+r]
+						s += float32(q&15)*xb[c] + float32(q>>4)*xb[c+16]
+					}
+					acc[r] += d*s + f16(le16(tl[32+2*r:]))*xs[4*b+1]
+				case weights.Q8_0:
+					for c := 0; c < 32; c++ {
+						s += float32(int8(tl[32+16*c+r])) * xb[c]
+					}
+					acc[r] += d * s
+				}
+			}
+		}
+		copy(out[g*packRows:(g+1)*packRows], acc[:])
+	}
+}
+
+// dequantPackedGo writes the 16 rows of one packed group as column tiles: dst[k*16+r] = dequant(W)[r][k]
+// for k < cols (dst holds cols*16 values). Values are bit-identical to weights.DequantizeRow's. The portable
+// twin of dequantPackedQ4_1AVX512 and dequantPackedQ8_0AVX512.
+func dequantPackedGo(t weights.DType, dst []float32, group []byte) {
+	tile, nb := packedTileBytes(t), len(dst)/(32*packRows)
+	for b := 0; b < nb; b++ {
+		tl := group[b*tile : (b+1)*tile]
+		o := dst[b*32*packRows : (b+1)*32*packRows]
+		for r := 0; r < packRows; r++ {
+			d := f16(le16(tl[2*r:]))
+			switch t {
+			case weights.Q4_1:
+				m := f16(le16(tl[32+2*r:]))
+				for c := 0; c < 16; c++ {
+					q := tl[64+16*c+r]
+					o[c*packRows+r] = float32(q&15)*d + m
+					o[(c+16)*packRows+r] = float32(q>>4)*d + m
+				}
+			case weights.Q8_0:
+				for c := 0; c < 32; c++ {
+					o[c*packRows+r] = float32(int8(tl[32+16*c+r])) * d
+				}
+			}
+		}
+	}
+}
+
+// gemm8x16Go computes out[t*ldo+r] (+)= sum_{k<cols} x[t*ldx+k] * dq[k*16+r] for t < 8, r < 16: 8 tokens
+// times one dequantized group. The portable twin of gemm8x16AVX512.
+// cols must be even: even and odd k accumulate apart (as the assembly does) and are summed at the end.
+func gemm8x16Go(out []float32, ldo int, x []float32, ldx int, dq []float32, cols int) {
+	for t := 0; t < 8; t++ {
+		var acc [2][packRows]float32
+		xt := x[t*ldx : t*ldx+cols]
+		for k, xv := range xt {
+			col, a := dq[k*packRows:(k+1)*packRows], &acc[k&1]
+			for r := range a {
+				a[r] += xv * col[r]
+			}
+		}
+		for r := range acc[0] {
+			out[t*ldo+r] = acc[0][r] + acc[1][r]
+		}
+	}
+}
+
+// matmulPacked is matmul for a packed weight: out (n, p.rows) = x (n, p.cols) · Wᵀ.
+func matmulPacked(out, x []float32, n int, p *packedWeight) {
+	if n < 0 || len(x) < n*p.cols || len(out) < n*p.rows || len(p.data) < p.rows/packRows*p.groupBytes() {
+		panic(fmt.Sprintf("cpu matmul: packed weight (%d, %d) of %v: x %d, out %d values for n %d", p.rows, p.cols, p.typ, len(x), len(out), n))
+	}
+	if n == 0 {
+		return
+	}
+	j := getJob()
+	j.setPacked(out, x, n, p)
+	if j.strip == 0 {
+		parallelForW(p.rows, j.rowChunk, j)
+	} else {
+		parallelForW(j.strips*j.tokBlocks, 1, j)
+	}
+	putJob(j)
+}
+
+// setPacked plans a packed matmul: decode by chunks of whole groups, prefill by strips of whole groups
+// times blocks of tokens (a multiple of 8 unless it covers all n).
+func (j *matmulJob) setPacked(out, x []float32, n int, p *packedWeight) {
+	j.out, j.x, j.w, j.packed = out, x, nil, p
+	j.n, j.rows, j.cols = n, p.rows, p.cols
+	workers := len(j.scratch)
+	groups, gb := p.rows/packRows, p.groupBytes()
+	if n < prefillMinTokens(p.typ) {
+		j.strip = 0
+		// Chunks of up to 4*rowChunkBytes of packed weight: a group is 6-15 KB at SmolLM2's shapes.
+		j.rowChunk = packRows * max(1, min(ceilDiv(groups, 4*workers), 4*rowChunkBytes/(gb*n)))
+		j.xs = j.xs[:0]
+		if p.typ == weights.Q4_1 {
+			per := p.cols / 8
+			j.xs = growF32(j.xs, n*per)
+			for t := 0; t < n; t++ {
+				blockSums(j.xs[t*per:(t+1)*per], x[t*p.cols:(t+1)*p.cols])
+			}
+		}
+		return
+	}
+	want := 2 * workers
+	j.strip = min(96, max(packRows, ceilDiv(ceilDiv(p.rows, want), packRows)*packRows))
+	j.strips = ceilDiv(p.rows, j.strip)
+	blocks := 1
+	if j.strips < want {
+		blocks = max(1, min(ceilDiv(want, j.strips), n/minTokPerBlock))
+	}
+	j.tokBlock = ceilDiv(ceilDiv(n, blocks), 8) * 8
+	j.tokBlocks = ceilDiv(n, j.tokBlock)
+	need := j.packedScratchLen()
+	for w := range j.scratch {
+		if cap(j.scratch[w]) < need {
+			j.scratch[w] = make([]float32, need)
+		}
+	}
+}
+
+// growF32 returns s resliced to n values, reallocated when its capacity is short.
+func growF32(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+// packedScratchLen is the per-worker scratch of a packed prefill: one dequantized group (cols, 16), a
+// padded token tile (8, cols) and its output (8, 16).
+func (j *matmulJob) packedScratchLen() int { return packRows*j.cols + 8*j.cols + 8*packRows }
+
+// decodePacked computes out[t][r] for rows [lo, hi) (whole groups) and every token.
+func (j *matmulJob) decodePacked(lo, hi int) {
+	p, cols, rows := j.packed, j.cols, j.rows
+	gb := p.groupBytes()
+	w := p.data[lo/packRows*gb : hi/packRows*gb]
+	per := cols / 8
+	for t := 0; t < j.n; t++ {
+		var xs []float32
+		if len(j.xs) > 0 {
+			xs = j.xs[t*per : (t+1)*per]
+		}
+		rowsPacked(p.typ, j.out[t*rows+lo:t*rows+hi], w, j.x[t*cols:(t+1)*cols], xs)
+	}
+}
+
+// prefillPacked runs item (strip si, token block tb): each group of the strip is dequantized once into
+// column tiles and multiplied with the block's tokens 8 at a time; a last tile of fewer than 8 tokens is
+// padded with zeros.
+func (j *matmulJob) prefillPacked(sc []float32, si, tb int) {
+	p, cols, rows := j.packed, j.cols, j.rows
+	gb := p.groupBytes()
+	dq, xpad, opad := sc[:packRows*cols], sc[packRows*cols:(packRows+8)*cols], sc[(packRows+8)*cols:j.packedScratchLen()]
+	r0 := si * j.strip
+	r1 := min(r0+j.strip, rows)
+	t0 := tb * j.tokBlock
+	t1 := min(t0+j.tokBlock, j.n)
+	for g := r0 / packRows; g < r1/packRows; g++ {
+		dequantPacked(p.typ, dq, p.data[g*gb:(g+1)*gb])
+		for t := t0; t < t1; t += 8 {
+			m := min(8, t1-t)
+			if m == 8 {
+				gemm8x16(j.out[t*rows+g*packRows:], rows, j.x[t*cols:], cols, dq, cols)
+				continue
+			}
+			copy(xpad, j.x[t*cols:(t+m)*cols])
+			clear(xpad[m*cols:])
+			gemm8x16(opad, packRows, xpad, cols, dq, cols)
+			for u := 0; u < m; u++ {
+				copy(j.out[(t+u)*rows+g*packRows:(t+u)*rows+(g+1)*packRows], opad[u*packRows:(u+1)*packRows])
+			}
+		}
+	}
+}

@@ -1,0 +1,63 @@
+//go:build amd64 && !purego
+
+package cpu
+
+import "github.com/omnikv-triton/omnikv-triton/backend/weights"
+
+// The packed-layout kernels (packed_amd64.s); the Go wrappers in packed.go check sizes before calling.
+
+//go:noescape
+func rowsPackedQ4_1AVX512(out []float32, w []byte, x []float32, xs []float32)
+
+//go:noescape
+func rowsPackedQ8_0AVX512(out []float32, w []byte, x []float32, xs []float32)
+
+//go:noescape
+func dequantPackedQ4_1AVX512(dst []float32, group []byte)
+
+//go:noescape
+func dequantPackedQ8_0AVX512(dst []float32, group []byte)
+
+//go:noescape
+func gemm8x16AVX512(out *float32, ldo int, x *float32, ldx int, dq *float32, cols int)
+
+// packKernels reports whether Bind packs weights: only when the AVX-512 kernels run.
+func packKernels() bool { return hasAVX2 && hasAVX512 }
+
+// rowsPacked computes len(out)/16 groups of a packed weight's decode outputs (see rowsPackedGo).
+func rowsPacked(t weights.DType, out []float32, w []byte, x, xs []float32) {
+	if !packKernels() {
+		rowsPackedGo(t, out, w, x, xs)
+		return
+	}
+	if t == weights.Q4_1 {
+		rowsPackedQ4_1AVX512(out, w, x, xs)
+	} else {
+		rowsPackedQ8_0AVX512(out, w, x, xs)
+	}
+}
+
+// dequantPacked expands one packed group into column tiles (see dequantPackedGo).
+func dequantPacked(t weights.DType, dst []float32, group []byte) {
+	if !packKernels() {
+		dequantPackedGo(t, dst, group)
+		return
+	}
+	if t == weights.Q4_1 {
+		dequantPackedQ4_1AVX512(dst, group)
+	} else {
+		dequantPackedQ8_0AVX512(dst, group)
+	}
+}
+
+// gemm8x16 is gemm8x16Go; the bounds are checked here before the assembly touches memory.
+func gemm8x16(out []float32, ldo int, x []float32, ldx int, dq []float32, cols int) {
+	if !packKernels() {
+		gemm8x16Go(out, ldo, x, ldx, dq, cols)
+		return
+	}
+	_ = out[7*ldo+15]
+	_ = x[7*ldx+cols-1]
+	_ = dq[cols*16-1]
+	gemm8x16AVX512(&out[0], ldo, &x[0], ldx, &dq[0], cols)
+}
