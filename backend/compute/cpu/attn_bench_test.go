@@ -50,6 +50,7 @@ func BenchmarkAttention(b *testing.B) {
 		length, rows int
 	}{
 		{"prefill256x2048", 2048, 256},
+		{"decode128", 128, 1},
 		{"decode2048", 2048, 1}, // KV (1.5 MiB) stays in cache: the compute side of decode
 		{"decode8192", 8192, 1},
 		{"decode32768", 32768, 1},

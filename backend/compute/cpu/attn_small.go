@@ -29,12 +29,7 @@ func (t *attnTask) blockSmall(w *attnScratch, r0, m, rows, jb, nb int) {
 		} else {
 			n = max(0, min(nb, lim-jb+1))
 		}
-		bm := ninf
-		for j, v := range row[:n] {
-			v *= a.Scale
-			row[j] = v
-			bm = max(bm, v)
-		}
+		bm := rowScaleMax(row[:n], a.Scale)
 		if a.HeadMax != nil { // one query row, no Sel: row i is query head i of this KV head
 			hm := a.HeadMax[w.kvh*a.Len+jb : w.kvh*a.Len+jb+n]
 			for j, v := range row[:n] {
@@ -48,15 +43,8 @@ func (t *attnTask) blockSmall(w *attnScratch, r0, m, rows, jb, nb int) {
 		}
 		al := exp32(w.m[i] - sub)
 		w.m[i] = mNew
-		for j := range row[:n] {
-			row[j] -= sub
-		}
-		expF32(row[:n])
+		sum := rowExpSum(row[:n], sub)
 		clear(row[n:])
-		var sum float64
-		for _, v := range row[:n] {
-			sum += float64(v)
-		}
 		w.l[i] = w.l[i]*float64(al) + sum
 		if al != 1 {
 			scaleF32(o[i*hd:(i+1)*hd], al)

@@ -78,3 +78,25 @@ func attnScaleMaxGo(row, mx []float32, scale float32) {
 		mx[i] = max(mx[i], v)
 	}
 }
+
+// rowScaleMaxGo is the reference loop of rowScaleMax.
+func rowScaleMaxGo(row []float32, scale float32) float32 {
+	m := float32(math.Inf(-1))
+	for j, v := range row {
+		v *= scale
+		row[j] = v
+		m = max(m, v)
+	}
+	return m
+}
+
+// rowExpSumGo is the reference loop of rowExpSum.
+func rowExpSumGo(row []float32, sub float32) float64 {
+	var s float64
+	for j, v := range row {
+		e := exp32(v - sub)
+		row[j] = e
+		s += float64(e)
+	}
+	return s
+}

@@ -62,3 +62,31 @@ func attnScaleMax(row, mx []float32, scale float32) {
 	}
 	attnScaleMaxGo(row[n8:], mx[n8:], scale)
 }
+
+//go:noescape
+func rowScaleMaxAVX(row []float32, scale float32) float32
+
+//go:noescape
+func rowExpSumAVX(row []float32, sub *[8]float32, c *[16]float32) float64
+
+// rowScaleMax does row[i] *= scale and returns the largest row[i] (-Inf for an empty row).
+func rowScaleMax(row []float32, scale float32) float32 {
+	n8 := 0
+	m := float32(math.Inf(-1))
+	if hasAVX2 {
+		n8 = len(row) &^ 7
+		m = rowScaleMaxAVX(row[:n8], scale)
+	}
+	return max(m, rowScaleMaxGo(row[n8:], scale))
+}
+
+// rowExpSum does row[i] = e^(row[i]-sub) and returns the sum of the results in float64.
+func rowExpSum(row []float32, sub float32) float64 {
+	n8, s := 0, 0.0
+	if hasAVX2 {
+		n8 = len(row) &^ 7
+		subs := [8]float32{sub, sub, sub, sub, sub, sub, sub, sub}
+		s = rowExpSumAVX(row[:n8], &subs, &expConsts)
+	}
+	return s + rowExpSumGo(row[n8:], sub)
+}

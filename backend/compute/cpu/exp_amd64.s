@@ -131,3 +131,71 @@ smloop:
 
 smdone:
 	RET
+
+// func rowScaleMaxAVX(row []float32, scale float32) float32
+// For i < len(row) rounded down to a multiple of 8: row[i] *= scale; returns the largest of them (-Inf for
+// none).
+TEXT ·rowScaleMaxAVX(SB), NOSPLIT, $0-36
+	MOVQ         row_base+0(FP), SI
+	MOVQ         row_len+8(FP), CX
+	VBROADCASTSS scale+24(FP), Y8
+	MOVL         $0xff800000, AX
+	VMOVD        AX, X9
+	VBROADCASTSS X9, Y9
+	SHRQ         $3, CX
+	JE           rmdone
+
+rmloop:
+	VMULPS  (SI), Y8, Y0
+	VMOVUPS Y0, (SI)
+	VMAXPS  Y0, Y9, Y9
+	ADDQ    $32, SI
+	DECQ    CX
+	JNZ     rmloop
+
+rmdone:
+	VEXTRACTF128 $1, Y9, X0
+	VMAXPS       X0, X9, X9
+	VPERMILPS    $0x4e, X9, X0
+	VMAXPS       X0, X9, X9
+	VPERMILPS    $0xb1, X9, X0
+	VMAXPS       X0, X9, X9
+	VMOVSS       X9, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func rowExpSumAVX(row []float32, sub *[8]float32, c *[16]float32) float64
+// For i < len(row) rounded down to a multiple of 8: row[i] = e^(row[i]-sub[0]) (sub holds the value 8
+// times); returns their sum, accumulated in float64.
+TEXT ·rowExpSumAVX(SB), NOSPLIT, $0-48
+	MOVQ   row_base+0(FP), SI
+	MOVQ   row_len+8(FP), CX
+	MOVQ   sub+24(FP), BX
+	MOVQ   c+32(FP), DX
+	VXORPD Y7, Y7, Y7
+	SHRQ   $3, CX
+	JE     redone
+	EXP_CONSTS
+
+reloop:
+	VMOVUPS      (SI), Y0
+	VSUBPS       (BX), Y0, Y0
+	EXP8
+	VMOVUPS      Y3, (SI)
+	VCVTPS2PD    X3, Y4
+	VADDPD       Y4, Y7, Y7
+	VEXTRACTF128 $1, Y3, X5
+	VCVTPS2PD    X5, Y5
+	VADDPD       Y5, Y7, Y7
+	ADDQ         $32, SI
+	DECQ         CX
+	JNZ          reloop
+
+redone:
+	VEXTRACTF128 $1, Y7, X0
+	VADDPD       X0, X7, X7
+	VPERMILPD    $1, X7, X0
+	VADDSD       X0, X7, X7
+	VMOVSD       X7, ret+40(FP)
+	VZEROUPPER
+	RET

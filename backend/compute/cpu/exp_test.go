@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -94,4 +95,37 @@ func TestExpF32Special(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRowScaleMaxExpSum checks the softmax row kernels against their reference loops for lengths around
+// the 8-wide vector step.
+func TestRowScaleMaxExpSum(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(13, 14))
+		for _, n := range []int{0, 1, 7, 8, 9, 16, 47, 48, 100} {
+			row := make([]float32, n)
+			for i := range row {
+				row[i] = float32(rng.NormFloat64() * 4)
+			}
+			want := append([]float32(nil), row...)
+			gm, wm := rowScaleMax(row, 0.125), rowScaleMaxGo(want, 0.125)
+			if gm != wm {
+				t.Fatalf("n=%d: max %v, want %v", n, gm, wm)
+			}
+			for i := range row {
+				if row[i] != want[i] {
+					t.Fatalf("n=%d: scaled row[%d] = %v, want %v", n, i, row[i], want[i])
+				}
+			}
+			gs, ws := rowExpSum(row, gm), rowExpSumGo(want, wm)
+			if math.Abs(gs-ws) > 1e-6*math.Abs(ws) {
+				t.Fatalf("n=%d: sum %v, want %v", n, gs, ws)
+			}
+			for i := range row {
+				if d := math.Abs(float64(row[i] - want[i])); d > 4e-7*math.Abs(float64(want[i])) {
+					t.Fatalf("n=%d: exp row[%d] = %v, want %v", n, i, row[i], want[i])
+				}
+			}
+		}
+	})
 }
