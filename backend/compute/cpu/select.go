@@ -192,20 +192,23 @@ func (t *gatherTask) run(lo, hi int) {
 		sp, so := t.src[int(r)/t.srcPage], int(r)%t.srcPage
 		slot := int(t.slots[i])
 		dp, do := t.dst[slot/t.dstPage], slot%t.dstPage
+		// Non-temporal stores: the staging lines are written without being read first (the staging of all
+		// sparse layers is far larger than the caches).
 		if sp.K32 != nil {
 			w := len(sp.K32) / t.srcPage
-			copy(dp.K32[do*w:(do+1)*w], sp.K32[so*w:(so+1)*w])
-			copy(dp.V32[do*w:(do+1)*w], sp.V32[so*w:(so+1)*w])
+			copyRowsNT(dp.K32[do*w:(do+1)*w], sp.K32[so*w:(so+1)*w])
+			copyRowsNT(dp.V32[do*w:(do+1)*w], sp.V32[so*w:(so+1)*w])
 		} else {
 			w := len(sp.K16) / t.srcPage
-			copy(dp.K16[do*w:(do+1)*w], sp.K16[so*w:(so+1)*w])
-			copy(dp.V16[do*w:(do+1)*w], sp.V16[so*w:(so+1)*w])
+			copyRowsNT(dp.K16[do*w:(do+1)*w], sp.K16[so*w:(so+1)*w])
+			copyRowsNT(dp.V16[do*w:(do+1)*w], sp.V16[so*w:(so+1)*w])
 		}
 	}
+	storeFence()
 }
 
 // gatherAhead is how many rows ahead gatherTask.run prefetches its source rows.
-const gatherAhead = 8
+const gatherAhead = 24
 
 // prefetch hints the K and V lines of source row r.
 func (t *gatherTask) prefetch(r int) {

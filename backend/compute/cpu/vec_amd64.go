@@ -32,6 +32,23 @@ func detectAVX2() bool {
 
 func cpuid(eax, ecx uint32) (a, b, c, d uint32)
 
+//go:noescape
+func copyNTAVX(dst, src unsafe.Pointer, n int)
+
+// storeFence orders the non-temporal stores before it with the stores after it (SFENCE).
+func storeFence()
+
+// copyRowsNT copies src to dst (same length) with non-temporal stores where the sizes and alignment allow
+// it, else with copy. The caller calls storeFence before other goroutines read dst.
+func copyRowsNT[T uint16 | float32](dst, src []T) {
+	n := len(src) * int(unsafe.Sizeof(src[0]))
+	if hasAVX2 && n > 0 && n%64 == 0 && uintptr(unsafe.Pointer(&dst[0]))%32 == 0 && len(dst) >= len(src) {
+		copyNTAVX(unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0]), n)
+		return
+	}
+	copy(dst, src)
+}
+
 // prefetchLines asks for the n >= 1 cache lines from p to be loaded into L1 (a hint: it never faults).
 //
 //go:noescape

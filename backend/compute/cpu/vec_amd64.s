@@ -381,3 +381,32 @@ loop:
 	DECQ       CX
 	JNZ        loop
 	RET
+
+// func copyNTAVX(dst, src unsafe.Pointer, n int)
+// Copies n bytes (a multiple of 64) from src to dst (32-byte aligned) with non-temporal stores: the
+// destination lines are written without being read first and do not displace the cache.
+TEXT ·copyNTAVX(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $6, CX
+	JE   ntdone
+
+ntloop:
+	VMOVDQU  (SI), Y0
+	VMOVDQU  32(SI), Y1
+	VMOVNTDQ Y0, (DI)
+	VMOVNTDQ Y1, 32(DI)
+	ADDQ     $64, SI
+	ADDQ     $64, DI
+	DECQ     CX
+	JNZ      ntloop
+	VZEROUPPER
+
+ntdone:
+	RET
+
+// func storeFence()
+TEXT ·storeFence(SB), NOSPLIT, $0-0
+	SFENCE
+	RET

@@ -24,3 +24,9 @@ func scaleF32(x []float32, a float32) { scaleF32Go(x, a) }
 
 // prefetchLines is a hint the portable build does not give.
 func prefetchLines(unsafe.Pointer, int) {}
+
+// copyRowsNT is copy in the portable build.
+func copyRowsNT[T uint16 | float32](dst, src []T) { copy(dst, src) }
+
+// storeFence: nothing to order in the portable build.
+func storeFence() {}
