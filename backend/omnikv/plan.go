@@ -92,82 +92,102 @@ func Forced(s Selector, window, step, budget int) int {
 // Select returns the indices of the k best-scoring candidates in ascending order, in dst's storage, with
 // the last `forced` candidates always included (taking k-forced of the others). Ties are broken towards the
 // lower index: candidate i ranks above j when scores[i] > scores[j], or when they are equal and i < j. NaN
-// scores rank last. tmp is scratch of at least len(scores); with dst of capacity k nothing is allocated.
+// scores rank last; -0 ties with +0. tmp is scratch of at least len(scores); with dst of capacity k nothing
+// is allocated.
+//
+// The (k-forced)-th best key is found by a radix select over order-preserving 32-bit keys (digits of 11,
+// 11 and 10 bits, each from a histogram of the candidates that share the digits found so far); one last
+// pass in index order then takes every candidate above it and the lowest-indexed ones equal to it, so the
+// result comes out sorted. O(len(scores)), no sort.
 func Select(scores []float32, k, forced int, dst, tmp []int32) []int32 {
 	n := len(scores)
 	k = min(k, n)
 	forced = min(forced, k)
 	dst = dst[:0]
 	free := n - forced // candidates [0, free) compete for k - forced places
-	if want := k - forced; want > 0 {
-		idx := tmp[:free]
-		for i := range idx {
-			idx[i] = int32(i)
+	if want := k - forced; want >= free {
+		for i := 0; i < free; i++ {
+			dst = append(dst, int32(i))
 		}
-		if want < free {
-			ranker{scores}.quickselect(idx, want)
+	} else if want > 0 {
+		t, ties := kthKey(scores[:free], tmp[:free], want)
+		for i, kk := range tmp[:free] {
+			u := uint32(kk)
+			if u > t || (u == t && ties > 0) {
+				if u == t {
+					ties--
+				}
+				dst = append(dst, int32(i))
+			}
 		}
-		dst = append(dst, idx[:want]...)
 	}
 	for i := free; i < n; i++ {
 		dst = append(dst, int32(i))
 	}
-	slices.Sort(dst)
 	return dst
 }
 
-type ranker struct{ s []float32 }
-
-// above reports whether candidate a ranks above b: higher score, NaN last, then lower index.
-func (r ranker) above(a, b int32) bool {
-	sa, sb := r.s[a], r.s[b]
-	switch {
-	case sa > sb || (sa == sa && sb != sb):
-		return true
-	case sa < sb || (sa != sa && sb == sb):
-		return false
+// rankKey maps a score to a key whose unsigned order is the ranking order: NaN lowest (0), -0 as +0.
+func rankKey(v float32) uint32 {
+	b := math.Float32bits(v + 0)            // -0 + 0 = +0
+	k := b ^ (uint32(int32(b)>>31) | 1<<31) // negative: all bits flipped; positive: sign bit set
+	if v != v {
+		k = 0
 	}
-	return a < b
+	return k
 }
 
-// quickselect reorders idx so that its first k elements are the k best (in any order).
-func (r ranker) quickselect(idx []int32, k int) {
-	lo, hi := 0, len(idx)-1
-	for lo < hi {
-		mid := lo + (hi-lo)/2 // median of three as the pivot
-		if r.above(idx[mid], idx[lo]) {
-			idx[mid], idx[lo] = idx[lo], idx[mid]
-		}
-		if r.above(idx[hi], idx[lo]) {
-			idx[hi], idx[lo] = idx[lo], idx[hi]
-		}
-		if r.above(idx[hi], idx[mid]) {
-			idx[hi], idx[mid] = idx[mid], idx[hi]
-		}
-		pivot := idx[mid]
-		i, j := lo, hi
-		for i <= j {
-			for r.above(idx[i], pivot) {
-				i++
+// kthKey writes the rankKey of each score into keys (stored as int32 bits) and returns the want-th largest
+// key (1 <= want <= len(scores)) and how many of the keys equal to it are among the want largest.
+func kthKey(scores []float32, keys []int32, want int) (key uint32, ties int) {
+	var hist [1 << 11]int32
+	for i, v := range scores {
+		u := rankKey(v)
+		keys[i] = int32(u)
+		hist[u>>21]++
+	}
+	need := want // places left among the keys that match the digits found so far
+	b := len(hist) - 1
+	for ; b > 0 && int(hist[b]) < need; b-- {
+		need -= int(hist[b])
+	}
+	prefix := uint32(b) << 21
+
+	// The candidates in that top-digit bucket, gathered once when they are few (the usual case).
+	var few [1024]uint32
+	rest := few[:0]
+	if int(hist[b]) <= len(few) {
+		for _, kk := range keys {
+			if uint32(kk)>>21 == uint32(b) {
+				rest = append(rest, uint32(kk))
 			}
-			for r.above(pivot, idx[j]) {
-				j--
-			}
-			if i <= j {
-				idx[i], idx[j] = idx[j], idx[i]
-				i++
-				j--
-			}
-		}
-		switch {
-		case k-1 <= j:
-			hi = j
-		case k-1 >= i:
-			lo = i
-		default:
-			return
 		}
 	}
+	mask := uint32(1<<11-1) << 21
+	for _, d := range [2]struct{ shift, bits uint }{{10, 11}, {0, 10}} {
+		clear(hist[:])
+		digit := func(u uint32) {
+			if u&mask == prefix {
+				hist[u>>d.shift&(1<<d.bits-1)]++
+			}
+		}
+		if len(rest) > 0 {
+			for _, u := range rest {
+				digit(u)
+			}
+		} else {
+			for _, kk := range keys {
+				digit(uint32(kk))
+			}
+		}
+		b := 1<<d.bits - 1
+		for ; b > 0 && int(hist[b]) < need; b-- {
+			need -= int(hist[b])
+		}
+		prefix |= uint32(b) << d.shift
+		mask |= (1<<d.bits - 1) << d.shift
+	}
+	return prefix, need
 }
 
 // SinkRecentSelection returns the baseline's selection of k of n context tokens: the first SinkTokens and the

@@ -137,13 +137,13 @@ func refSelect(scores []float32, k, forced int) []int32 {
 	for i := range idx {
 		idx[i] = int32(i)
 	}
-	key := func(i int32) float64 {
-		if math.IsNaN(float64(scores[i])) {
-			return math.Inf(-1)
+	sort.SliceStable(idx, func(a, b int) bool { // a ranks above b; NaN after everything, -Inf included
+		sa, sb := scores[idx[a]], scores[idx[b]]
+		if na, nb := sa != sa, sb != sb; na || nb {
+			return !na && nb
 		}
-		return float64(scores[i])
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return key(idx[a]) > key(idx[b]) })
+		return sa > sb
+	})
 	out := append([]int32(nil), idx[:k-forced]...)
 	for i := n - forced; i < n; i++ {
 		out = append(out, int32(i))
@@ -173,6 +173,32 @@ func TestSelectMatchesSortDefinition(t *testing.T) {
 	}
 }
 
+// TestSelectWideScores: continuous scores of both signs with infinities, NaN and signed zeros (keys that
+// differ in every radix digit), up to thousands of candidates.
+func TestSelectWideScores(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	special := []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 0, float32(math.Copysign(0, -1)), math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32, math.MaxFloat32, -math.MaxFloat32}
+	for trial := 0; trial < 300; trial++ {
+		n := 1 + r.IntN(5000)
+		scores := make([]float32, n)
+		for i := range scores {
+			switch r.IntN(20) {
+			case 0:
+				scores[i] = special[r.IntN(len(special))]
+			case 1:
+				scores[i] = scores[r.IntN(i+1)] // a tie with an earlier candidate
+			default:
+				scores[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(9)-4)))
+			}
+		}
+		k, forced := 1+r.IntN(n+5), r.IntN(40)
+		got := Select(scores, k, forced, make([]int32, 0, n), make([]int32, n))
+		if want := refSelect(scores, k, forced); !slices.Equal(got, want) {
+			t.Fatalf("trial %d n=%d k=%d forced=%d:\n got %v\nwant %v", trial, n, k, forced, got, want)
+		}
+	}
+}
+
 func TestSelectAllocatesNothing(t *testing.T) {
 	scores := make([]float32, 4096)
 	for i := range scores {
@@ -181,5 +207,18 @@ func TestSelectAllocatesNothing(t *testing.T) {
 	dst, tmp := make([]int32, 0, 512), make([]int32, 4096)
 	if a := testing.AllocsPerRun(10, func() { dst = Select(scores, 512, 16, dst, tmp) }); a != 0 {
 		t.Fatalf("Select allocates %.0f times", a)
+	}
+}
+
+// BenchmarkSelect: 2048 of 32768 random scores, the default budget at 32K context.
+func BenchmarkSelect(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	scores := make([]float32, 32768)
+	for i := range scores {
+		scores[i] = float32(r.NormFloat64())
+	}
+	dst, tmp := make([]int32, 0, 2048), make([]int32, len(scores))
+	for b.Loop() {
+		dst = Select(scores, 2048, 0, dst, tmp)
 	}
 }
