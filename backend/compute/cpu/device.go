@@ -15,6 +15,7 @@ type Device struct {
 	attn   attnTask   // Attend's reusable task and per-worker scratch
 	sel    selectTask // SelectScores's reusable task and logits buffer
 	gather gatherTask // GatherKV's reusable task
+	swiglu swigluTask // SwiGLU's reusable task
 }
 
 // New returns the CPU device.
@@ -163,13 +164,25 @@ func (*Device) ApplyRoPE(x *compute.Tensor, r *compute.RoPE, pos []int32, n int)
 	}
 }
 
-// SwiGLU implements compute.Device.
-func (*Device) SwiGLU(gate, up *compute.Tensor, n int) {
-	g, u := gate.F32[:n*gate.Cols], up.F32[:n*up.Cols]
-	var e [256]float32 // e^-g for one chunk, through the vectorized expF32 (within 2 ulp)
-	for i := 0; i < len(g); i += len(e) {
-		gc := g[i:min(i+len(e), len(g))]
-		uc, ec := u[i:i+len(gc)], e[:len(gc)]
+// SwiGLU implements compute.Device: gate = silu(gate) * up, in chunks of swigluChunk values spread over
+// the worker pool.
+func (d *Device) SwiGLU(gate, up *compute.Tensor, n int) {
+	t := &d.swiglu
+	t.g, t.u = gate.F32[:n*gate.Cols], up.F32[:n*up.Cols]
+	parallelFor((len(t.g)+swigluChunk-1)/swigluChunk, t)
+	t.g, t.u = nil, nil
+}
+
+const swigluChunk = 256
+
+// swigluTask is SwiGLU's reusable loop body over chunks of swigluChunk values.
+type swigluTask struct{ g, u []float32 }
+
+func (t *swigluTask) run(lo, hi int) {
+	var e [swigluChunk]float32 // e^-g for one chunk, through the vectorized expF32 (within 2 ulp)
+	for c := lo; c < hi; c++ {
+		gc := t.g[c*swigluChunk : min((c+1)*swigluChunk, len(t.g))]
+		uc, ec := t.u[c*swigluChunk:c*swigluChunk+len(gc)], e[:len(gc)]
 		for k, v := range gc {
 			ec[k] = -v
 		}

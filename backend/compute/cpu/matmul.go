@@ -240,9 +240,9 @@ func (k rowsKernel) run(out []float32, w []byte, rb int, x, xs []float32) {
 	k(out, w, rb, x, xs)
 }
 
-// blockSums writes, for each 32-value block b of x, the four floats 0, sum(x[32b:32b+32]), 0, 0 to
-// xs[4b:4b+4]: the layout in which rowDotQ4_1AVX512 multiplies them with a block's (d, m) pair.
-func blockSums(xs, x []float32) {
+// blockSumsGo is the reference of blockSums: for each 32-value block b of x, the four floats 0,
+// sum(x[32b:32b+32]), 0, 0 go to xs[4b:4b+4].
+func blockSumsGo(xs, x []float32) {
 	for b := 0; b < len(x)/32; b++ {
 		var s float32
 		for _, v := range x[32*b : 32*b+32] {

@@ -64,6 +64,20 @@ func rowsQ8_0AVX512(out []float32, w []byte, rb int, x []float32, xs []float32)
 func rowsQ4_1AVX512(out []float32, w []byte, rb int, x []float32, xs []float32)
 
 //go:noescape
+func blockSumsAVX(xs, x []float32)
+
+// blockSums writes, for each 32-value block b of x, the four floats 0, sum(x[32b:32b+32]), 0, 0 to
+// xs[4b:4b+4]: the layout in which rowsQ4_1AVX512 multiplies them with a block's (d, m) pair.
+func blockSums(xs, x []float32) {
+	if !hasAVX2 || len(x) < 32 {
+		blockSumsGo(xs, x)
+		return
+	}
+	_ = xs[len(x)/32*4-1] // bounds checked here, before the assembly writes
+	blockSumsAVX(xs, x)
+}
+
+//go:noescape
 func tile4x3AVX(out *float32, ldo int, x *float32, ldx int, w *float32, ldw int, k int, add bool)
 
 // rowDotFunc returns the row dot product for weights of type t (nil if t is not supported).

@@ -178,3 +178,34 @@ DATA ·nibbleFloats+52(SB)/4, $0x41500000
 DATA ·nibbleFloats+56(SB)/4, $0x41600000
 DATA ·nibbleFloats+60(SB)/4, $0x41700000
 GLOBL ·nibbleFloats(SB), RODATA|NOPTR, $64
+
+// func blockSumsAVX(xs, x []float32)
+// For each 32-value block b of x (len(x)/32 blocks): xs[4b:4b+4] = 0, sum(x[32b:32b+32]), 0, 0 (AVX2).
+TEXT ·blockSumsAVX(SB), NOSPLIT, $0-48
+	MOVQ   xs_base+0(FP), DI
+	MOVQ   x_base+24(FP), SI
+	MOVQ   x_len+32(FP), CX
+	SHRQ   $5, CX
+	JE     bsdone
+	VXORPS X7, X7, X7
+
+bsloop:
+	VMOVUPS      (SI), Y0
+	VADDPS       32(SI), Y0, Y0
+	VMOVUPS      64(SI), Y1
+	VADDPS       96(SI), Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VBLENDPS     $2, X0, X7, X2 // 0, sum, 0, 0
+	VMOVUPS      X2, (DI)
+	ADDQ         $128, SI
+	ADDQ         $16, DI
+	DECQ         CX
+	JNZ          bsloop
+	VZEROUPPER
+
+bsdone:
+	RET

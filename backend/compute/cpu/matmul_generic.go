@@ -57,3 +57,6 @@ func tile4x3(out []float32, ldo int, x []float32, ldx int, w []float32, ldw int,
 
 // rowsFunc: this build has no multi-row decode kernels.
 func rowsFunc(weights.DType) (k rowsKernel, wantSums bool) { return nil, false }
+
+// blockSums is blockSumsGo in the portable build.
+func blockSums(xs, x []float32) { blockSumsGo(xs, x) }
