@@ -59,7 +59,7 @@ func (*Device) Bind(t *weights.Tensor) (*compute.Weight, error) {
 	if packKernels() && canPack(t.Type, rows, cols) {
 		// Matmuls read the packed copy (Handle); Data stays for row lookups (the embedding), so the
 		// file's pages of this tensor are released until such a lookup touches them again.
-		p, err := packWeight(data, t.Type, rows, cols)
+		p, err := packShared(data, t.Type, rows, cols)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
 		}

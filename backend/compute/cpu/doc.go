@@ -5,7 +5,8 @@
 //
 // On CPUs with AVX-512 (F, BW, VL), Bind repacks Q4_1 and Q8_0 matrices into groups of 16 interleaved rows
 // (packed.go): the same bytes in another order, read by kernels that produce 16 outputs per vector. The
-// file's pages of a repacked tensor are released, so resident memory stays about the file's size.
+// file's pages of a repacked tensor are released, so resident memory stays about the file's size, and
+// devices of one process share the packed copy of equal bytes (packcache.go).
 //
 // Numerics: activations and accumulations are float32, weights are dequantized exactly block by block as they
 // are read (never expanded wholesale), so results match float32 math on the dequantized weights (up to the

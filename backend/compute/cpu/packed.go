@@ -53,30 +53,34 @@ func packWeight(w []byte, t weights.DType, rows, cols int) (*packedWeight, error
 	if len(w) < rows*rb {
 		return nil, fmt.Errorf("weight (%d, %d) of %v: %d bytes, want %d", rows, cols, t, len(w), rows*rb)
 	}
-	tile, blk := packedTileBytes(t), tileBlockBytes(t)
-	nb := cols / 32
+	tile, nb := packedTileBytes(t), cols/32
 	out := make([]byte, rows*rb)
 	for g := 0; g < rows/packRows; g++ {
 		for b := 0; b < nb; b++ {
-			dst := out[(g*nb+b)*tile : (g*nb+b+1)*tile]
-			for r := 0; r < packRows; r++ {
-				src := w[(g*packRows+r)*rb+b*blk:][:blk]
-				copy(dst[2*r:2*r+2], src[:2]) // d
-				switch t {
-				case weights.Q4_1:
-					copy(dst[32+2*r:32+2*r+2], src[2:4]) // m
-					for c, q := range src[4:20] {
-						dst[64+16*c+r] = q
-					}
-				case weights.Q8_0:
-					for c, q := range src[2:34] {
-						dst[32+16*c+r] = q
-					}
-				}
-			}
+			packTile(out[(g*nb+b)*tile:(g*nb+b+1)*tile], w, t, rb, g, b)
 		}
 	}
 	return &packedWeight{typ: t, rows: rows, cols: cols, data: out}, nil
+}
+
+// packTile writes the tile of group g, block b of the row-major weight w (rows of rb bytes) to dst.
+func packTile(dst, w []byte, t weights.DType, rb, g, b int) {
+	blk := tileBlockBytes(t)
+	for r := 0; r < packRows; r++ {
+		src := w[(g*packRows+r)*rb+b*blk:][:blk]
+		copy(dst[2*r:2*r+2], src[:2]) // d
+		switch t {
+		case weights.Q4_1:
+			copy(dst[32+2*r:32+2*r+2], src[2:4]) // m
+			for c, q := range src[4:20] {
+				dst[64+16*c+r] = q
+			}
+		case weights.Q8_0:
+			for c, q := range src[2:34] {
+				dst[32+16*c+r] = q
+			}
+		}
+	}
 }
 
 // tileBlockBytes is the size of one 32-value GGML block of a packed type.
