@@ -88,8 +88,7 @@ type matmulJob struct {
 	w        []byte    // (rows, rowBytes)
 	rowDot   func(w []byte, x []float32) float32
 	packed   *packedWeight // the weight when it is packed (w is then nil)
-	rows4    rowsKernel    // multi-row decode kernel, or nil
-	xs       []float32     // (n, cols/32, 4) blockSums of each token, when rows4 wants them
+	xs       []float32     // (n, cols/32) blockSums of each token, for the packed Q4_1 kernel
 	dequant  func(dst []float32, w []byte)
 	n        int
 	rows     int
@@ -141,19 +140,6 @@ func (j *matmulJob) set(out, x []float32, n int, w []byte, typ weights.DType, ro
 	if n < prefillMinTokens(typ) {
 		j.strip = 0
 		j.rowChunk = max(1, min(ceilDiv(rows, 4*workers), rowChunkBytes/max(1, rb*n)))
-		var sums bool
-		j.rows4, sums = rowsFunc(typ)
-		j.xs = j.xs[:0]
-		if sums {
-			per := cols / 32 * 4
-			if cap(j.xs) < n*per {
-				j.xs = make([]float32, n*per)
-			}
-			j.xs = j.xs[:n*per]
-			for t := 0; t < n; t++ {
-				blockSums(j.xs[t*per:(t+1)*per], x[t*cols:(t+1)*cols])
-			}
-		}
 		return
 	}
 	want := 2 * workers // items, so that a slow worker does not hold up the others
@@ -213,42 +199,11 @@ func (j *matmulJob) runW(worker, lo, hi int) {
 // decodeRows computes out[t][r] for rows [lo, hi) and every token, reading each weight row once.
 func (j *matmulJob) decodeRows(lo, hi int) {
 	rb, cols, rows := j.rowBytes, j.cols, j.rows
-	if j.rows4 != nil {
-		per := len(j.xs) / j.n
-		for t := 0; t < j.n; t++ {
-			j.rows4.run(j.out[t*rows+lo:t*rows+hi], j.w[lo*rb:hi*rb], rb, j.x[t*cols:(t+1)*cols], j.xs[t*per:(t+1)*per])
-		}
-		return
-	}
 	for r := lo; r < hi; r++ {
 		wr := j.w[r*rb : (r+1)*rb]
 		for t := 0; t < j.n; t++ {
 			j.out[t*rows+r] = j.rowDot(wr, j.x[t*cols:(t+1)*cols])
 		}
-	}
-}
-
-// rowsKernel computes out[r] = sum_i dequant(w[r*rb:])[i]*x[i] for r < len(out) (a run of rows in one
-// call); xs holds blockSums of x for the kernels that want them (else it is empty).
-type rowsKernel func(out []float32, w []byte, rb int, x, xs []float32)
-
-// run checks the sizes the assembly relies on, then calls k.
-func (k rowsKernel) run(out []float32, w []byte, rb int, x, xs []float32) {
-	if len(w) < len(out)*rb || (len(xs) > 0 && len(xs) < len(x)/32*4) {
-		panic("cpu: rows kernel: short weight or block sums")
-	}
-	k(out, w, rb, x, xs)
-}
-
-// blockSumsGo is the reference of blockSums: for each 32-value block b of x, the four floats 0,
-// sum(x[32b:32b+32]), 0, 0 go to xs[4b:4b+4].
-func blockSumsGo(xs, x []float32) {
-	for b := 0; b < len(x)/32; b++ {
-		var s float32
-		for _, v := range x[32*b : 32*b+32] {
-			s += v
-		}
-		xs[4*b], xs[4*b+1], xs[4*b+2], xs[4*b+3] = 0, s, 0, 0
 	}
 }
 

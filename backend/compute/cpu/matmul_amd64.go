@@ -53,30 +53,6 @@ func dequantQ4_KAVX(dst []float32, w []byte)
 //go:noescape
 func dequantQ6_KAVX(dst []float32, w []byte)
 
-// The AVX-512 decode kernels compute out[r] = sum_i dequant(w[r*rb:])[i]*x[i] for every r < len(out):
-// a run of rows per call, so that the per-row cost is a few instructions. The Q4_1 one also reads xs
-// (len(x)/32 blocks, 4 floats each: see blockSums); the Q8_0 one ignores it. rowsKernel checks the sizes.
-
-//go:noescape
-func rowsQ8_0AVX512(out []float32, w []byte, rb int, x []float32, xs []float32)
-
-//go:noescape
-func rowsQ4_1AVX512(out []float32, w []byte, rb int, x []float32, xs []float32)
-
-//go:noescape
-func blockSumsAVX(xs, x []float32)
-
-// blockSums writes, for each 32-value block b of x, the four floats 0, sum(x[32b:32b+32]), 0, 0 to
-// xs[4b:4b+4]: the layout in which rowsQ4_1AVX512 multiplies them with a block's (d, m) pair.
-func blockSums(xs, x []float32) {
-	if !hasAVX2 || len(x) < 32 {
-		blockSumsGo(xs, x)
-		return
-	}
-	_ = xs[len(x)/32*4-1] // bounds checked here, before the assembly writes
-	blockSumsAVX(xs, x)
-}
-
 //go:noescape
 func tile4x3AVX(out *float32, ldo int, x *float32, ldx int, w *float32, ldw int, k int, add bool)
 
@@ -104,21 +80,6 @@ func rowDotFunc(t weights.DType) func(w []byte, x []float32) float32 {
 		return rowDotQ8_0AVX
 	}
 	return nil
-}
-
-// rowsFunc returns the multi-row decode kernel for weights of type t, or nil where decode uses rowDotFunc's
-// kernel row by row. wantSums reports whether the kernel reads blockSums of x.
-func rowsFunc(t weights.DType) (k rowsKernel, wantSums bool) {
-	if !hasAVX2 || !hasAVX512 {
-		return nil, false
-	}
-	switch t {
-	case weights.Q4_1:
-		return rowsQ4_1AVX512, true
-	case weights.Q8_0:
-		return rowsQ8_0AVX512, false
-	}
-	return nil, false
 }
 
 // rowDotGo returns the pure-Go row dot for the types that also have an assembly one.

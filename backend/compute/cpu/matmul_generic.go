@@ -54,9 +54,3 @@ func dequantFunc(t weights.DType) func(dst []float32, w []byte) {
 func tile4x3(out []float32, ldo int, x []float32, ldx int, w []float32, ldw int, k int, add bool) {
 	tile4x3Go(out, ldo, x, ldx, w, ldw, k, add)
 }
-
-// rowsFunc: this build has no multi-row decode kernels.
-func rowsFunc(weights.DType) (k rowsKernel, wantSums bool) { return nil, false }
-
-// blockSums is blockSumsGo in the portable build.
-func blockSums(xs, x []float32) { blockSumsGo(xs, x) }

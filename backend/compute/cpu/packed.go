@@ -109,7 +109,7 @@ func rowsPackedGo(t weights.DType, out []float32, w []byte, x, xs []float32) {
 						q := tl[64+16*c+r]
 						s += float32(q&15)*xb[c] + float32(q>>4)*xb[c+16]
 					}
-					acc[r] += d*s + f16(le16(tl[32+2*r:]))*xs[4*b+1]
+					acc[r] += d*s + f16(le16(tl[32+2*r:]))*xs[b]
 				case weights.Q8_0:
 					for c := 0; c < 32; c++ {
 						s += float32(int8(tl[32+16*c+r])) * xb[c]
@@ -199,7 +199,7 @@ func (j *matmulJob) setPacked(out, x []float32, n int, p *packedWeight) {
 		j.rowChunk = packRows * max(1, min(ceilDiv(groups, 4*workers), 4*rowChunkBytes/(gb*n)))
 		j.xs = j.xs[:0]
 		if p.typ == weights.Q4_1 {
-			per := p.cols / 8
+			per := p.cols / 32
 			j.xs = growF32(j.xs, n*per)
 			for t := 0; t < n; t++ {
 				blockSums(j.xs[t*per:(t+1)*per], x[t*p.cols:(t+1)*p.cols])
@@ -241,7 +241,7 @@ func (j *matmulJob) decodePacked(lo, hi int) {
 	p, cols, rows := j.packed, j.cols, j.rows
 	gb := p.groupBytes()
 	w := p.data[lo/packRows*gb : hi/packRows*gb]
-	per := cols / 8
+	per := cols / 32
 	for t := 0; t < j.n; t++ {
 		var xs []float32
 		if len(j.xs) > 0 {
@@ -277,5 +277,16 @@ func (j *matmulJob) prefillPacked(sc []float32, si, tb int) {
 				copy(j.out[(t+u)*rows+g*packRows:(t+u)*rows+(g+1)*packRows], opad[u*packRows:(u+1)*packRows])
 			}
 		}
+	}
+}
+
+// blockSumsGo is the reference of blockSums: xs[b] = sum(x[32b:32b+32]) for each 32-value block b of x.
+func blockSumsGo(xs, x []float32) {
+	for b := 0; b < len(x)/32; b++ {
+		var s float32
+		for _, v := range x[32*b : 32*b+32] {
+			s += v
+		}
+		xs[b] = s
 	}
 }

@@ -19,6 +19,9 @@ func dequantPackedQ4_1AVX512(dst []float32, group []byte)
 func dequantPackedQ8_0AVX512(dst []float32, group []byte)
 
 //go:noescape
+func blockSumsAVX(xs, x []float32)
+
+//go:noescape
 func gemm8x16AVX512(out *float32, ldo int, x *float32, ldx int, dq *float32, cols int)
 
 // packKernels reports whether Bind packs weights: only when the AVX-512 kernels run.
@@ -60,4 +63,15 @@ func gemm8x16(out []float32, ldo int, x []float32, ldx int, dq []float32, cols i
 	_ = x[7*ldx+cols-1]
 	_ = dq[cols*16-1]
 	gemm8x16AVX512(&out[0], ldo, &x[0], ldx, &dq[0], cols)
+}
+
+// blockSums writes xs[b] = sum(x[32b:32b+32]) for each 32-value block b of x: the m terms of the packed
+// Q4_1 kernel.
+func blockSums(xs, x []float32) {
+	if !hasAVX2 || len(x) < 32 {
+		blockSumsGo(xs, x)
+		return
+	}
+	_ = xs[len(x)/32-1] // bounds checked here, before the assembly writes
+	blockSumsAVX(xs, x)
 }

@@ -28,7 +28,7 @@
 	VFMADD231PS.BCST (64+4*c)(DI), Z5, b
 
 // func rowsPackedQ4_1AVX512(out []float32, w []byte, x []float32, xs []float32)
-// out[16g+r] = sum over blocks b of d[r]*sum_c q[r][c]*x[32b+c] + m[r]*xs[4b+1], for the len(out)/16 groups
+// out[16g+r] = sum over blocks b of d[r]*sum_c q[r][c]*x[32b+c] + m[r]*xs[b], for the len(out)/16 groups
 // at w; x holds len(x)/32 >= 1 blocks.
 TEXT ·rowsPackedQ4_1AVX512(SB), NOSPLIT, $0-96
 	MOVQ    out_base+0(FP), R8
@@ -78,10 +78,10 @@ block:
 	VADDPS           Z12, Z10, Z10
 	VADDPS           Z10, Z2, Z2
 	VFMADD231PS      Z8, Z2, Z0
-	VFMADD231PS.BCST 4(BX), Z9, Z1
+	VFMADD231PS.BCST (BX), Z9, Z1
 	ADDQ             $320, SI
 	ADDQ             $128, DI
-	ADDQ             $16, BX
+	ADDQ             $4, BX
 	DECQ             CX
 	JNE              block
 
@@ -363,3 +363,51 @@ loop:
 	VMOVUPS Z7, (R8)(R11*1)
 	VZEROUPPER
 	RET
+
+// func blockSumsAVX(xs, x []float32)
+// xs[b] = sum(x[32b:32b+32]) for each 32-value block b of x (AVX2).
+TEXT ·blockSumsAVX(SB), NOSPLIT, $0-48
+	MOVQ xs_base+0(FP), DI
+	MOVQ x_base+24(FP), SI
+	MOVQ x_len+32(FP), CX
+	SHRQ $5, CX
+	JE   bsdone
+
+bsloop:
+	VMOVUPS      (SI), Y0
+	VADDPS       32(SI), Y0, Y0
+	VMOVUPS      64(SI), Y1
+	VADDPS       96(SI), Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (DI)
+	ADDQ         $128, SI
+	ADDQ         $4, DI
+	DECQ         CX
+	JNZ          bsloop
+	VZEROUPPER
+
+bsdone:
+	RET
+
+// nibbleFloats: 0, 1, ..., 15 as float32, the lookup table of Q41BLOCK.
+DATA ·nibbleFloats+0(SB)/4, $0x00000000
+DATA ·nibbleFloats+4(SB)/4, $0x3f800000
+DATA ·nibbleFloats+8(SB)/4, $0x40000000
+DATA ·nibbleFloats+12(SB)/4, $0x40400000
+DATA ·nibbleFloats+16(SB)/4, $0x40800000
+DATA ·nibbleFloats+20(SB)/4, $0x40a00000
+DATA ·nibbleFloats+24(SB)/4, $0x40c00000
+DATA ·nibbleFloats+28(SB)/4, $0x40e00000
+DATA ·nibbleFloats+32(SB)/4, $0x41000000
+DATA ·nibbleFloats+36(SB)/4, $0x41100000
+DATA ·nibbleFloats+40(SB)/4, $0x41200000
+DATA ·nibbleFloats+44(SB)/4, $0x41300000
+DATA ·nibbleFloats+48(SB)/4, $0x41400000
+DATA ·nibbleFloats+52(SB)/4, $0x41500000
+DATA ·nibbleFloats+56(SB)/4, $0x41600000
+DATA ·nibbleFloats+60(SB)/4, $0x41700000
+GLOBL ·nibbleFloats(SB), RODATA|NOPTR, $64

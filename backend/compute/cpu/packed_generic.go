@@ -17,3 +17,5 @@ func dequantPacked(t weights.DType, dst []float32, group []byte) { dequantPacked
 func gemm8x16(out []float32, ldo int, x []float32, ldx int, dq []float32, cols int) {
 	gemm8x16Go(out, ldo, x, ldx, dq, cols)
 }
+
+func blockSums(xs, x []float32) { blockSumsGo(xs, x) }

@@ -31,7 +31,7 @@ func TestPackedKernels(t *testing.T) {
 				}
 				// Decode.
 				x := randVec(rng, cols)
-				xs := make([]float32, cols/8)
+				xs := make([]float32, cols/32)
 				blockSums(xs, x)
 				out := make([]float32, rows+1)
 				out[rows] = 42 // sentinel
