@@ -290,3 +290,7 @@ func blockSumsGo(xs, x []float32) {
 		xs[b] = s
 	}
 }
+
+// PacksWeights reports whether Bind repacks Q4_1 and Q8_0 matrices on this CPU (and then releases the
+// file's pages of those tensors).
+func PacksWeights() bool { return packKernels() }
