@@ -148,19 +148,28 @@ func (j *matmulJob) set(out, x []float32, n int, w []byte, typ weights.DType, ro
 		strip = max(3, ceilDiv(ceilDiv(rows, want), 3)*3)
 	}
 	j.strip, j.strips = strip, ceilDiv(rows, strip)
-	blocks := 1
-	if j.strips < want {
-		blocks = max(1, min(ceilDiv(want, j.strips), n/minTokPerBlock))
-	}
-	j.tokBlock = ceilDiv(ceilDiv(n, blocks), 4) * 4
-	j.tokBlocks = ceilDiv(n, j.tokBlock)
+	j.planTokens(want, 4)
 	j.kStep = cols
 	if cols > kBlockFrom { // equal passes of about kBlock columns
 		j.kStep = ceilDiv(ceilDiv(cols, ceilDiv(cols, kBlock)), 8) * 8
 	}
-	// Grow every worker's scratch here, not in runW: which workers take items varies from call to call,
-	// and a call must not allocate unless the shape grew.
-	need := j.scratchLen()
+	j.growScratch(j.scratchLen())
+}
+
+// planTokens splits the n tokens of a prefill into blocks (a multiple of tile tokens unless one block
+// covers all n) when there are fewer than want strips, so that every worker gets items.
+func (j *matmulJob) planTokens(want, tile int) {
+	blocks := 1
+	if j.strips < want {
+		blocks = max(1, min(ceilDiv(want, j.strips), j.n/minTokPerBlock))
+	}
+	j.tokBlock = ceilDiv(ceilDiv(j.n, blocks), tile) * tile
+	j.tokBlocks = ceilDiv(j.n, j.tokBlock)
+}
+
+// growScratch grows every worker's scratch to need values here, not in runW: which workers take items
+// varies from call to call, and a call must not allocate unless the shape grew.
+func (j *matmulJob) growScratch(need int) {
 	for w := range j.scratch {
 		if cap(j.scratch[w]) < need {
 			j.scratch[w] = make([]float32, need)

@@ -210,18 +210,8 @@ func (j *matmulJob) setPacked(out, x []float32, n int, p *packedWeight) {
 	want := 2 * workers
 	j.strip = min(96, max(packRows, ceilDiv(ceilDiv(p.rows, want), packRows)*packRows))
 	j.strips = ceilDiv(p.rows, j.strip)
-	blocks := 1
-	if j.strips < want {
-		blocks = max(1, min(ceilDiv(want, j.strips), n/minTokPerBlock))
-	}
-	j.tokBlock = ceilDiv(ceilDiv(n, blocks), 8) * 8
-	j.tokBlocks = ceilDiv(n, j.tokBlock)
-	need := j.packedScratchLen()
-	for w := range j.scratch {
-		if cap(j.scratch[w]) < need {
-			j.scratch[w] = make([]float32, need)
-		}
-	}
+	j.planTokens(want, 8)
+	j.growScratch(j.packedScratchLen())
 }
 
 // growF32 returns s resliced to n values, reallocated when its capacity is short.
