@@ -147,6 +147,7 @@ func checkGolden(t *testing.T, m *llama.Model, g *golden.File) {
 				}
 			}
 			t.Logf("%d positions, worst relative error %.2e at %d", len(c.PromptIDs), worst, worstAt)
+			checkGoldenDecode(t, m, pool, c, logits)
 			got := greedy(t, m, st, seq, logits, len(c.Greedy))
 			for i := range c.Greedy {
 				if got[i] == c.Greedy[i] {
@@ -161,6 +162,35 @@ func checkGolden(t *testing.T, m *llama.Model, g *golden.File) {
 			}
 		})
 	}
+}
+
+// decodePositions is how many prompt positions checkGoldenDecode feeds one token at a time.
+const decodePositions = 40
+
+// checkGoldenDecode feeds the first prompt tokens of c one at a time, the path every generated token takes
+// (matrix-vector products, the packed integer kernels where the CPU has them), and compares the logits at
+// each position with the golden ones, as the chunked pass does for the prefill path.
+func checkGoldenDecode(t *testing.T, m *llama.Model, pool *kvcache.Pool, c golden.Case, logits []float32) {
+	t.Helper()
+	n := min(decodePositions, len(c.PromptIDs))
+	seq := pool.NewSequence(n)
+	defer seq.Release()
+	st := m.NewState(1, 1)
+	worst, worstAt := 0.0, 0
+	for i := 0; i < n; i++ {
+		if _, err := m.Forward(st, []llama.Step{{Seq: seq, Tokens: c.PromptIDs[i : i+1]}}); err != nil {
+			t.Fatal(err)
+		}
+		m.Device().Read(logits, st.Logits, 0)
+		rel, err := c.Positions[i].Compare(logits, relTol)
+		if err != nil {
+			t.Fatalf("decoding position %d: %v", i, err)
+		}
+		if rel > worst {
+			worst, worstAt = rel, i
+		}
+	}
+	t.Logf("%d positions decoded one at a time, worst relative error %.2e at %d", n, worst, worstAt)
 }
 
 // greedy continues the sequence n tokens by argmax (the prompt's last logits are in st.Logits row rows-1).

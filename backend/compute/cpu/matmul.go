@@ -88,7 +88,10 @@ type matmulJob struct {
 	w        []byte    // (rows, rowBytes)
 	rowDot   func(w []byte, x []float32) float32
 	packed   *packedWeight // the weight when it is packed (w is then nil)
-	xs       []float32     // (n, cols/32) blockSums of each token, for the packed Q4_1 kernel
+	xq       []byte        // (n, cols/32, 96) packed decode: each token's digits (encodeX)
+	xsc      []float32     // (n, cols/32) packed decode: each token's block scales
+	xs       []float32     // (n, cols/32) packed decode, Q4_1: blockSums of each token
+	xcorr    []int32       // (n, cols/32, 4) packed decode, Q8_0: digitCorrections of each token
 	dequant  func(dst []float32, w []byte)
 	n        int
 	rows     int

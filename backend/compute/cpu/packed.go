@@ -2,22 +2,28 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/weights"
 )
 
 // Packed weights. Bind repacks Q4_1 and Q8_0 matrices whose row count is a multiple of 16 into groups of
-// 16 rows with the rows interleaved, when the CPU has the AVX-512 kernels that read that layout: a decode
-// step then computes 16 outputs per vector with no per-block broadcast or horizontal sum, and a prefill
-// strip dequantizes to (cols, 16) column tiles for an 8-token x 16-row micro-kernel. The bytes are the same
-// as the file's (same count, same values); only their order changes.
+// 16 rows with the rows interleaved, when the CPU has the AVX-512 VNNI kernels that read that layout. A
+// decode step then computes 16 outputs per vector with integer dot products (VPDPBUSD), 64 weights per
+// instruction, against the activations written as three int8 digits per value (see encodeX); a prefill
+// strip dequantizes to (cols, 16) column tiles for an 8-token x 16-row micro-kernel. The byte count is the
+// file's; only the order changes, and Q8_0 values are stored offset by 128 (q XOR 0x80) so that they are
+// the unsigned operand of VPDPBUSD.
 //
 // Layout: group g (rows 16g..16g+15), then block b (columns 32b..32b+31), one tile each, tiles in (g, b)
-// order. With r the row within the group:
+// order. With r the row within the group, a "dword row" of a 64-byte vector holds 4 bytes of row r at
+// bytes 4r..4r+3:
 //
-//	Q4_1 tile (320 bytes): d[r] f16 (32 B), m[r] f16 (32 B), then for byte column c < 16 the 16 bytes
-//	                       qs[r][c] (256 B): low nibble = value c, high nibble = value c+16.
-//	Q8_0 tile (544 bytes): d[r] f16 (32 B), then for column c < 32 the 16 int8 q[r][c] (512 B).
+//	Q4_1 tile (320 bytes): d[r] f16 (32 B), m[r] f16 (32 B), then 4 vectors (256 B): vector i holds
+//	                       qs[r][4i..4i+3] in dword row r: the low nibble of byte j is value 4i+j, the
+//	                       high nibble value 16+4i+j.
+//	Q8_0 tile (544 bytes): d[r] f16 (32 B), then 8 vectors (512 B): vector i holds q[r][4i..4i+3] XOR 0x80
+//	                       in dword row r, value 4i+j at byte j.
 
 const packRows = 16
 
@@ -41,7 +47,7 @@ func packedTileBytes(t weights.DType) int {
 
 // canPack reports whether a (rows, cols) weight of type t has a packed layout.
 func canPack(t weights.DType, rows, cols int) bool {
-	return packedTileBytes(t) > 0 && rows > 0 && rows%packRows == 0 && cols%32 == 0
+	return packedTileBytes(t) > 0 && rows > 0 && rows%packRows == 0 && cols > 0 && cols%32 == 0
 }
 
 // packWeight repacks w (rows, cols) of type t, stored row-major in GGML blocks, into the packed layout.
@@ -73,11 +79,11 @@ func packTile(dst, w []byte, t weights.DType, rb, g, b int) {
 		case weights.Q4_1:
 			copy(dst[32+2*r:32+2*r+2], src[2:4]) // m
 			for c, q := range src[4:20] {
-				dst[64+16*c+r] = q
+				dst[64+64*(c/4)+4*r+c%4] = q
 			}
 		case weights.Q8_0:
 			for c, q := range src[2:34] {
-				dst[32+16*c+r] = q
+				dst[32+64*(c/4)+4*r+c%4] = q ^ 0x80
 			}
 		}
 	}
@@ -89,32 +95,96 @@ func tileBlockBytes(t weights.DType) int { return packedTileBytes(t) / packRows 
 // groupBytes is the size of one 16-row group of p.
 func (p *packedWeight) groupBytes() int { return p.cols / 32 * packedTileBytes(p.typ) }
 
+// Activations of the packed decode kernels. encodeX writes each 32-value block b of x as integers
+// X[k] = round(x[k]/s[b]) with |X| <= xqMax, s[b] = max|x[32b:32b+32]| / xqMax: 23 bits of magnitude, as
+// many as a float32 mantissa holds for the block's largest value, so that x[k] = X[k]*s[b] within
+// float32 rounding of that value. X is stored as three signed digits, X = 65536*hi + 256*mid + lo with
+// lo, mid in [-128, 127] and hi in [-128, 127], each the signed operand of one VPDPBUSD.
+const (
+	xqMax   = 127 << 16 // largest |X|: hi stays within int8
+	xqBytes = 96        // digits per block: hi[32], mid[32], lo[32]
+	xqFloor = 1e-30     // smallest max|x| used for the scale: blocks of zeros (and tinier) give X = 0
+)
+
+// xQuant is one token's activations as the packed decode kernels read them.
+type xQuant struct {
+	q    []byte    // (blocks, 96): digits hi, mid, lo of the 32 values of each block
+	sc   []float32 // (blocks): the block's scale s
+	sum  []float32 // (blocks): sum of the block's float values (Q4_1's m term), or nil
+	corr []int32   // (blocks, 4): -128 * the sums of hi, mid and lo digits, then 0 (Q8_0's offset), or nil
+}
+
+// encodeXGo is the portable twin of encodeXAVX512: digits and scales of the len(x)/32 blocks of x.
+func encodeXGo(q []byte, sc []float32, x []float32) {
+	for b := 0; b < len(x)/32; b++ {
+		xb, qb := x[32*b:32*b+32], q[xqBytes*b:xqBytes*(b+1)]
+		amax := float32(xqFloor)
+		for _, v := range xb {
+			amax = max(amax, float32(math.Abs(float64(v))))
+		}
+		inv := xqMax / amax
+		for k, v := range xb {
+			hi, mid, lo := xqDigits(int32(math.RoundToEven(float64(v * inv))))
+			qb[k], qb[32+k], qb[64+k] = byte(hi), byte(mid), byte(lo)
+		}
+		sc[b] = amax / xqMax
+	}
+}
+
+// xqDigits splits X (|X| <= xqMax + 1) into its three signed digits.
+func xqDigits(x int32) (hi, mid, lo int8) {
+	lo = int8(x)
+	y := (x - int32(lo)) >> 8
+	mid = int8(y)
+	return int8((y - int32(mid)) >> 8), mid, lo
+}
+
+// digitCorrections writes corr[4b..4b+3] = -128 * (the sums of the hi, mid and lo digits of block b), 0:
+// the Q8_0 kernel multiplies the digits with q+128 and starts its sums here.
+func digitCorrections(corr []int32, q []byte) {
+	for b := 0; b < len(q)/xqBytes; b++ {
+		for d := 0; d < 3; d++ {
+			var s int32
+			for _, v := range q[xqBytes*b+32*d : xqBytes*b+32*d+32] {
+				s += int32(int8(v))
+			}
+			corr[4*b+d] = -128 * s
+		}
+		corr[4*b+3] = 0
+	}
+}
+
 // rowsPackedGo computes out[i] = sum_k dequant(W)[16g+i][k]*x[k] for the len(out)/16 groups of w starting at
-// its first byte (out holds whole groups), in the order the AVX-512 kernels use: per block and row,
-// d*sum(q*x) (+ m*sum(x) for Q4_1, with xs from blockSums). The portable twin of rowsPackedQ4_1AVX512 and
-// rowsPackedQ8_0AVX512.
-func rowsPackedGo(t weights.DType, out []float32, w []byte, x, xs []float32) {
-	tile, nb := packedTileBytes(t), len(x)/32
+// its first byte (out holds whole groups), from x encoded by encodeX, in the order the VNNI kernels use: per
+// block and row, the three digit dot products in int32, combined as (256*hi + mid)*256 + lo in float32,
+// times d*s (+ m*sum(x) for Q4_1). The portable twin of rowsPackedQ4_1VNNI and rowsPackedQ8_0VNNI.
+func rowsPackedGo(t weights.DType, out []float32, w []byte, x *xQuant) {
+	tile, nb := packedTileBytes(t), len(x.sc)
 	for g := 0; g < len(out)/packRows; g++ {
 		var acc [packRows]float32
 		for b := 0; b < nb; b++ {
 			tl := w[(g*nb+b)*tile : (g*nb+b+1)*tile]
-			xb := x[32*b : 32*b+32]
+			xq := x.q[xqBytes*b : xqBytes*(b+1)]
 			for r := 0; r < packRows; r++ {
-				d := f16(le16(tl[2*r:]))
-				var s float32
-				switch t {
-				case weights.Q4_1:
-					for c := 0; c < 16; c++ {
-						q := tl[64+16*c+r]
-						s += float32(q&15)*xb[c] + float32(q>>4)*xb[c+16]
+				var dig [3]int32 // hi, mid, lo
+				if t == weights.Q8_0 {
+					copy(dig[:], x.corr[4*b:4*b+3])
+				}
+				for k := 0; k < 32; k++ {
+					var u int32 // the unsigned VPDPBUSD operand
+					if t == weights.Q4_1 {
+						u = int32(tl[64+64*(k%16/4)+4*r+k%4] >> (4 * (k / 16)) & 15)
+					} else {
+						u = int32(tl[32+64*(k/4)+4*r+k%4])
 					}
-					acc[r] += d*s + f16(le16(tl[32+2*r:]))*xs[b]
-				case weights.Q8_0:
-					for c := 0; c < 32; c++ {
-						s += float32(int8(tl[32+16*c+r])) * xb[c]
+					for d := range dig {
+						dig[d] += u * int32(int8(xq[32*d+k]))
 					}
-					acc[r] += d * s
+				}
+				v := (float32(dig[0])*256+float32(dig[1]))*256 + float32(dig[2])
+				acc[r] += v * (f16(le16(tl[2*r:])) * x.sc[b])
+				if t == weights.Q4_1 {
+					acc[r] += f16(le16(tl[32+2*r:])) * x.sum[b]
 				}
 			}
 		}
@@ -136,13 +206,13 @@ func dequantPackedGo(t weights.DType, dst []float32, group []byte) {
 			case weights.Q4_1:
 				m := f16(le16(tl[32+2*r:]))
 				for c := 0; c < 16; c++ {
-					q := tl[64+16*c+r]
+					q := tl[64+64*(c/4)+4*r+c%4]
 					o[c*packRows+r] = float32(q&15)*d + m
 					o[(c+16)*packRows+r] = float32(q>>4)*d + m
 				}
 			case weights.Q8_0:
 				for c := 0; c < 32; c++ {
-					o[c*packRows+r] = float32(int8(tl[32+16*c+r])) * d
+					o[c*packRows+r] = float32(int8(tl[32+64*(c/4)+4*r+c%4]^0x80)) * d
 				}
 			}
 		}
@@ -197,14 +267,7 @@ func (j *matmulJob) setPacked(out, x []float32, n int, p *packedWeight) {
 		j.strip = 0
 		// Chunks of up to 4*rowChunkBytes of packed weight: a group is 6-15 KB at SmolLM2's shapes.
 		j.rowChunk = packRows * max(1, min(ceilDiv(groups, 4*workers), 4*rowChunkBytes/(gb*n)))
-		j.xs = j.xs[:0]
-		if p.typ == weights.Q4_1 {
-			per := p.cols / 32
-			j.xs = growF32(j.xs, n*per)
-			for t := 0; t < n; t++ {
-				blockSums(j.xs[t*per:(t+1)*per], x[t*p.cols:(t+1)*p.cols])
-			}
-		}
+		j.encodeTokens(x, n, p)
 		return
 	}
 	want := 2 * workers
@@ -226,18 +289,60 @@ func growF32(s []float32, n int) []float32 {
 // padded token tile (8, cols) and its output (8, 16).
 func (j *matmulJob) packedScratchLen() int { return packRows*j.cols + 8*j.cols + 8*packRows }
 
+// encodeTokens writes the n tokens of x (n, p.cols) as the packed decode kernels read them (see xQuant),
+// into the job's buffers.
+func (j *matmulJob) encodeTokens(x []float32, n int, p *packedWeight) {
+	per := p.cols / 32
+	j.xq = growBytes(j.xq, n*per*xqBytes)
+	j.xsc = growF32(j.xsc, n*per)
+	j.xs, j.xcorr = j.xs[:0], j.xcorr[:0]
+	for t := 0; t < n; t++ {
+		encodeX(j.xq[t*per*xqBytes:(t+1)*per*xqBytes], j.xsc[t*per:(t+1)*per], x[t*p.cols:(t+1)*p.cols])
+	}
+	switch p.typ {
+	case weights.Q4_1:
+		j.xs = growF32(j.xs, n*per)
+		for t := 0; t < n; t++ {
+			blockSums(j.xs[t*per:(t+1)*per], x[t*p.cols:(t+1)*p.cols])
+		}
+	case weights.Q8_0:
+		if cap(j.xcorr) < n*per*4 {
+			j.xcorr = make([]int32, n*per*4)
+		}
+		j.xcorr = j.xcorr[:n*per*4]
+		digitCorrections(j.xcorr, j.xq)
+	}
+}
+
+// token returns token t's encoded activations (set by encodeTokens).
+func (j *matmulJob) token(t int) xQuant {
+	per := j.cols / 32
+	x := xQuant{q: j.xq[t*per*xqBytes : (t+1)*per*xqBytes], sc: j.xsc[t*per : (t+1)*per]}
+	if len(j.xs) > 0 {
+		x.sum = j.xs[t*per : (t+1)*per]
+	}
+	if len(j.xcorr) > 0 {
+		x.corr = j.xcorr[t*per*4 : (t+1)*per*4]
+	}
+	return x
+}
+
+// growBytes returns s resliced to n bytes, reallocated when its capacity is short.
+func growBytes(s []byte, n int) []byte {
+	if cap(s) < n {
+		return make([]byte, n)
+	}
+	return s[:n]
+}
+
 // decodePacked computes out[t][r] for rows [lo, hi) (whole groups) and every token.
 func (j *matmulJob) decodePacked(lo, hi int) {
-	p, cols, rows := j.packed, j.cols, j.rows
+	p, rows := j.packed, j.rows
 	gb := p.groupBytes()
 	w := p.data[lo/packRows*gb : hi/packRows*gb]
-	per := cols / 32
 	for t := 0; t < j.n; t++ {
-		var xs []float32
-		if len(j.xs) > 0 {
-			xs = j.xs[t*per : (t+1)*per]
-		}
-		rowsPacked(p.typ, j.out[t*rows+lo:t*rows+hi], w, j.x[t*cols:(t+1)*cols], xs)
+		x := j.token(t)
+		rowsPacked(p.typ, j.out[t*rows+lo:t*rows+hi], w, &x)
 	}
 }
 

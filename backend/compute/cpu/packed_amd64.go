@@ -7,10 +7,13 @@ import "github.com/omnikv-triton/omnikv-triton/backend/weights"
 // The packed-layout kernels (packed_amd64.s); the Go wrappers in packed.go check sizes before calling.
 
 //go:noescape
-func rowsPackedQ4_1AVX512(out []float32, w []byte, x []float32, xs []float32)
+func rowsPackedQ4_1VNNI(out []float32, w []byte, xq []byte, sc, sum []float32)
 
 //go:noescape
-func rowsPackedQ8_0AVX512(out []float32, w []byte, x []float32, xs []float32)
+func rowsPackedQ8_0VNNI(out []float32, w []byte, xq []byte, sc []float32, corr []int32)
+
+//go:noescape
+func encodeXAVX512(q []byte, sc []float32, x []float32)
 
 //go:noescape
 func dequantPackedQ4_1AVX512(dst []float32, group []byte)
@@ -24,20 +27,44 @@ func blockSumsAVX(xs, x []float32)
 //go:noescape
 func gemm8x16AVX512(out *float32, ldo int, x *float32, ldx int, dq *float32, cols int)
 
-// packKernels reports whether Bind packs weights: only when the AVX-512 kernels run.
-func packKernels() bool { return hasAVX2 && hasAVX512 }
+// packKernels reports whether Bind packs weights: only when the AVX-512 VNNI kernels run.
+func packKernels() bool { return hasAVX2 && hasAVX512 && hasVNNI }
+
+// hasVNNI reports whether the CPU has AVX-512 VNNI (VPDPBUSD), on top of hasAVX512.
+var hasVNNI = hasAVX512 && detectVNNI()
+
+func detectVNNI() bool {
+	_, _, ecx7, _ := cpuid(7, 0)
+	return ecx7&(1<<11) != 0
+}
 
 // rowsPacked computes len(out)/16 groups of a packed weight's decode outputs (see rowsPackedGo).
-func rowsPacked(t weights.DType, out []float32, w []byte, x, xs []float32) {
+func rowsPacked(t weights.DType, out []float32, w []byte, x *xQuant) {
 	if !packKernels() {
-		rowsPackedGo(t, out, w, x, xs)
+		rowsPackedGo(t, out, w, x)
 		return
 	}
+	nb := len(x.sc)
+	_ = x.q[nb*xqBytes-1] // bounds checked here, before the assembly reads
+	_ = w[len(out)/packRows*nb*packedTileBytes(t)-1]
 	if t == weights.Q4_1 {
-		rowsPackedQ4_1AVX512(out, w, x, xs)
+		_ = x.sum[nb-1]
+		rowsPackedQ4_1VNNI(out, w, x.q, x.sc, x.sum)
 	} else {
-		rowsPackedQ8_0AVX512(out, w, x, xs)
+		_ = x.corr[4*nb-1]
+		rowsPackedQ8_0VNNI(out, w, x.q, x.sc, x.corr)
 	}
+}
+
+// encodeX writes the digits and scales of the len(x)/32 blocks of x (see encodeXGo).
+func encodeX(q []byte, sc []float32, x []float32) {
+	if !packKernels() || len(x) < 32 {
+		encodeXGo(q, sc, x)
+		return
+	}
+	nb := len(x) / 32
+	_, _ = q[nb*xqBytes-1], sc[nb-1] // bounds checked here, before the assembly writes
+	encodeXAVX512(q, sc, x)
 }
 
 // dequantPacked expands one packed group into column tiles (see dequantPackedGo).

@@ -8,9 +8,9 @@ import "github.com/omnikv-triton/omnikv-triton/backend/weights"
 // still run the packed path through the Go twins.
 func packKernels() bool { return false }
 
-func rowsPacked(t weights.DType, out []float32, w []byte, x, xs []float32) {
-	rowsPackedGo(t, out, w, x, xs)
-}
+func rowsPacked(t weights.DType, out []float32, w []byte, x *xQuant) { rowsPackedGo(t, out, w, x) }
+
+func encodeX(q []byte, sc []float32, x []float32) { encodeXGo(q, sc, x) }
 
 func dequantPacked(t weights.DType, dst []float32, group []byte) { dequantPackedGo(t, dst, group) }
 

@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -31,11 +32,10 @@ func TestPackedKernels(t *testing.T) {
 				}
 				// Decode.
 				x := randVec(rng, cols)
-				xs := make([]float32, cols/32)
-				blockSums(xs, x)
+				xq := encodeForTest(x)
 				out := make([]float32, rows+1)
 				out[rows] = 42 // sentinel
-				rowsPacked(typ, out[:rows], p.data, x, xs)
+				rowsPacked(typ, out[:rows], p.data, &xq)
 				if out[rows] != 42 {
 					t.Fatalf("%s: wrote past out", name)
 				}
@@ -140,4 +140,71 @@ func TestMatmulPackedNoAllocs(t *testing.T) {
 			t.Errorf("n=%d: %v allocations per packed matmul", n, a)
 		}
 	}
+}
+
+// encodeForTest encodes one token x for the packed decode kernels, as matmulJob.encodeTokens does.
+func encodeForTest(x []float32) xQuant {
+	nb := len(x) / 32
+	xq := xQuant{q: make([]byte, nb*xqBytes), sc: make([]float32, nb), sum: make([]float32, nb), corr: make([]int32, 4*nb)}
+	encodeX(xq.q, xq.sc, x)
+	blockSums(xq.sum, x)
+	digitCorrections(xq.corr, xq.q)
+	return xq
+}
+
+// TestEncodeX checks the activations' digits: each block's values are X*s within half a step of the
+// block's scale (23 bits of its largest magnitude), digits within int8, and the assembly equal to the Go
+// twin bit for bit, on blocks with zeros, outliers, tiny and huge values.
+func TestEncodeX(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	x := randVec(rng, 32*12)
+	clear(x[32:64])                  // a block of zeros
+	x[64+5] = 300                    // an outlier
+	x[96] = -1e-35                   // below xqFloor
+	x[128+7], x[128+9] = 3e38, -3e38 // near the float32 limit
+	for k := 160; k < 192; k++ {     // every value the block's largest
+		x[k] = float32(1 - 2*(k%2))
+	}
+	for k := 192; k < 224; k++ {
+		x[k] = float32(k-208) * 1e-20
+	}
+	nb := len(x) / 32
+	var want xQuant
+	forEachImpl(t, func(t *testing.T) {
+		xq := xQuant{q: make([]byte, nb*xqBytes+1), sc: make([]float32, nb+1)}
+		xq.q[nb*xqBytes], xq.sc[nb] = 42, 42 // sentinels
+		encodeX(xq.q[:nb*xqBytes], xq.sc[:nb], x)
+		if xq.q[nb*xqBytes] != 42 || xq.sc[nb] != 42 {
+			t.Fatal("encodeX wrote past its outputs")
+		}
+		for b := 0; b < nb; b++ {
+			var amax float64
+			for _, v := range x[32*b : 32*b+32] {
+				amax = max(amax, math.Abs(float64(v)))
+			}
+			for k := 0; k < 32; k++ {
+				hi, mid, lo := int8(xq.q[xqBytes*b+k]), int8(xq.q[xqBytes*b+32+k]), int8(xq.q[xqBytes*b+64+k])
+				if hi == -128 && mid != 0 {
+					t.Errorf("block %d value %d: hi digit -128 with mid %d", b, k, mid)
+				}
+				X := 65536*int64(hi) + 256*int64(mid) + int64(lo)
+				got, v := float64(X)*float64(xq.sc[b]), float64(x[32*b+k])
+				if d := math.Abs(got - v); d > amax*1.5e-7+1e-36 {
+					t.Errorf("block %d value %d: %v encoded as %d * %v = %v (|diff| %.3g, max %.3g)", b, k, v, X, xq.sc[b], got, d, amax)
+				}
+			}
+		}
+		if want.q == nil {
+			want = xq
+			return
+		}
+		if !bytes.Equal(xq.q, want.q) {
+			t.Error("digits differ from the first implementation's")
+		}
+		for b := range xq.sc {
+			if math.Float32bits(xq.sc[b]) != math.Float32bits(want.sc[b]) {
+				t.Errorf("scale %d = %v, first implementation %v", b, xq.sc[b], want.sc[b])
+			}
+		}
+	})
 }
