@@ -127,14 +127,9 @@ func (*Device) RMSNorm(out, x *compute.Tensor, w *compute.Weight, eps float32, n
 	g := vector(w)
 	for i := 0; i < n; i++ {
 		in, o := x.Row(i), out.Row(i)
-		var ss float64
-		for _, v := range in {
-			ss += float64(v) * float64(v)
-		}
+		ss := sumSquaresF64(in)
 		r := float32(1 / math.Sqrt(float64(float32(ss/float64(len(in)))+eps)))
-		for j, v := range in {
-			o[j] = g[j] * (v * r)
-		}
+		mulScaleF32(o, g, in, r)
 	}
 }
 
@@ -154,11 +149,7 @@ func (*Device) ApplyRoPE(x *compute.Tensor, r *compute.RoPE, pos []int32, n int)
 					v[2*j+1] = b*cos[j] + a*sin[j]
 				}
 			} else {
-				for j := 0; j < half; j++ {
-					a, b := v[j], v[j+half]
-					v[j] = a*cos[j] - b*sin[j]
-					v[j+half] = b*cos[j] + a*sin[j]
-				}
+				ropeHalf(v, cos, sin)
 			}
 		}
 	}
@@ -213,10 +204,8 @@ func (*Device) WriteKV(pages []*compute.KVPage, page int, start int, k, v *compu
 			copy(p.V32[off:off+kvDim], vr)
 			continue
 		}
-		for j := 0; j < kvDim; j++ {
-			p.K16[off+j] = weights.F32ToF16(kr[j])
-			p.V16[off+j] = weights.F32ToF16(vr[j])
-		}
+		cvtF32ToF16(p.K16[off:off+kvDim], kr)
+		cvtF32ToF16(p.V16[off:off+kvDim], vr)
 	}
 }
 
