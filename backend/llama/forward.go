@@ -25,16 +25,18 @@ type Step struct {
 // time; reuse it across steps so that decoding allocates nothing.
 type State struct {
 	MaxTokens int
-	x         *compute.Tensor // (tokens, hidden) residual stream
-	xn        *compute.Tensor // (tokens, hidden) normalized
-	q         *compute.Tensor // (tokens, heads*headDim)
-	k, v      *compute.Tensor // (tokens, kvDim)
-	att       *compute.Tensor // (tokens, heads*headDim)
-	gate, up  *compute.Tensor // (tokens, ffn)
-	sel       *compute.Tensor // (tokens, hidden) rows whose logits are wanted
-	Logits    *compute.Tensor // (tokens, vocab)
-	LastRows  int             // logit rows written by the last Forward call
-	ids, pos  []int32         // (tokens)
+	x         *compute.Tensor    // (tokens, hidden) residual stream
+	xn        *compute.Tensor    // (tokens, hidden) normalized
+	q         *compute.Tensor    // (tokens, heads*headDim)
+	k, v      *compute.Tensor    // (tokens, kvDim)
+	att       *compute.Tensor    // (tokens, heads*headDim)
+	gate, up  *compute.Tensor    // (tokens, ffn)
+	qkv       [3]*compute.Tensor // q, k, v: the outputs of one MatMuls
+	gateUp    [2]*compute.Tensor // gate, up
+	sel       *compute.Tensor    // (tokens, hidden) rows whose logits are wanted
+	Logits    *compute.Tensor    // (tokens, vocab)
+	LastRows  int                // logit rows written by the last Forward call
+	ids, pos  []int32            // (tokens)
 	attn      compute.Attention
 	ropeQ     compute.RoPE
 	ropeK     compute.RoPE
@@ -68,6 +70,7 @@ func (m *Model) NewState(maxTokens, maxLogits int) *State {
 		ropeK:     *m.rope,
 	}
 	st.ropeK.Heads = c.KVHeads
+	st.qkv, st.gateUp = [3]*compute.Tensor{st.q, st.k, st.v}, [2]*compute.Tensor{st.gate, st.up}
 	return st
 }
 
@@ -146,9 +149,7 @@ func (m *Model) Forward(st *State, steps []Step) (int, error) {
 		l := &m.layers[li]
 		// Attention block.
 		d.RMSNorm(st.xn, st.x, l.attnNorm, c.RMSEps, n)
-		d.MatMul(st.q, st.xn, l.q, n)
-		d.MatMul(st.k, st.xn, l.k, n)
-		d.MatMul(st.v, st.xn, l.v, n)
+		d.MatMuls(st.qkv[:], st.xn, l.qkv[:], n)
 		if l.qb != nil {
 			d.AddBias(st.q, l.qb, n)
 			d.AddBias(st.k, l.kb, n)
@@ -200,8 +201,7 @@ func (m *Model) Forward(st *State, steps []Step) (int, error) {
 		d.Add(st.x, st.xn, n)
 		// Feed-forward block.
 		d.RMSNorm(st.xn, st.x, l.ffnNorm, c.RMSEps, n)
-		d.MatMul(st.gate, st.xn, l.gate, n)
-		d.MatMul(st.up, st.xn, l.up, n)
+		d.MatMuls(st.gateUp[:], st.xn, l.gateUp[:], n)
 		d.SwiGLU(st.gate, st.up, n)
 		d.MatMul(st.xn, st.gate, l.down, n)
 		d.Add(st.x, st.xn, n)

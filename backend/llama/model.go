@@ -26,12 +26,14 @@ type Model struct {
 }
 
 type layer struct {
-	attnNorm   *compute.Weight // (1, hidden)
-	q, k, v, o *compute.Weight // (heads*headDim, hidden), (kvDim, hidden), (kvDim, hidden), (hidden, heads*headDim)
-	qb, kb, vb *compute.Weight // (1, heads*headDim), (1, kvDim), (1, kvDim); nil without biases
-	ffnNorm    *compute.Weight // (1, hidden)
-	gate, up   *compute.Weight // (ffn, hidden)
-	down       *compute.Weight // (hidden, ffn)
+	attnNorm   *compute.Weight    // (1, hidden)
+	q, k, v, o *compute.Weight    // (heads*headDim, hidden), (kvDim, hidden), (kvDim, hidden), (hidden, heads*headDim)
+	qb, kb, vb *compute.Weight    // (1, heads*headDim), (1, kvDim), (1, kvDim); nil without biases
+	ffnNorm    *compute.Weight    // (1, hidden)
+	gate, up   *compute.Weight    // (ffn, hidden)
+	down       *compute.Weight    // (hidden, ffn)
+	qkv        [3]*compute.Weight // q, k, v: the weights of one MatMuls
+	gateUp     [2]*compute.Weight // gate, up
 }
 
 // Options tune loading.
@@ -168,6 +170,7 @@ func (m *Model) bind() error {
 		l.gate = get("gate", i, c.FFN, c.Hidden)
 		l.up = get("up", i, c.FFN, c.Hidden)
 		l.down = get("down", i, c.Hidden, c.FFN)
+		l.qkv, l.gateUp = [3]*compute.Weight{l.q, l.k, l.v}, [2]*compute.Weight{l.gate, l.up}
 	}
 	if firstErr != nil {
 		return firstErr

@@ -13,6 +13,7 @@ import (
 // Run runs the whole suite on dev.
 func Run(t *testing.T, dev compute.Device) {
 	t.Run("MatMul", func(t *testing.T) { testMatMul(t, dev) })
+	t.Run("MatMuls", func(t *testing.T) { testMatMuls(t, dev) })
 	t.Run("Embed", func(t *testing.T) { testEmbed(t, dev) })
 	t.Run("RMSNorm", func(t *testing.T) { testRMSNorm(t, dev) })
 	t.Run("RoPE", func(t *testing.T) { testRoPE(t, dev) })
@@ -122,6 +123,54 @@ func testMatMul(t *testing.T, dev compute.Device) {
 					if d := math.Abs(float64(got[i]) - w); !(d <= 1e-5*mag[i]) {
 						t.Fatalf("element %d (token %d, row %d) = %g, want %g: error %.2e > 1e-5 x Σ|x·w| = %.2e",
 							i, i/sz.rows, i%sz.rows, got[i], w, d, 1e-5*mag[i])
+					}
+				}
+			})
+		}
+	}
+}
+
+// testMatMuls runs weights that share one input (same or mixed types, row counts the CPU device packs and
+// ones it does not), for decode and prefill token counts, against the float64 reference.
+func testMatMuls(t *testing.T, dev compute.Device) {
+	r := rand.New(rand.NewPCG(21, 22))
+	const cols = 256
+	for _, set := range [][]struct {
+		typ  weights.DType
+		rows int
+	}{
+		{{weights.Q4_1, 64}, {weights.Q4_1, 16}, {weights.Q4_1, 16}},
+		{{weights.Q4_1, 96}, {weights.Q8_0, 32}},
+		{{weights.Q8_0, 48}, {weights.Q4_1, 33}},
+		{{weights.F16, 8}, {weights.Q4_1, 16}},
+	} {
+		for _, n := range []int{1, 2, 3, 9} {
+			name := fmt.Sprintf("n=%d", n)
+			ws := make([]*compute.Weight, len(set))
+			vals := make([][]float32, len(set))
+			outs := make([]*compute.Tensor, len(set))
+			for i, s := range set {
+				ws[i], vals[i] = weight(t, dev, r, s.typ, s.rows, cols)
+				outs[i] = dev.NewTensor(n+1, s.rows)
+				name += fmt.Sprintf("/%v:%d", s.typ, s.rows)
+			}
+			t.Run(name, func(t *testing.T) {
+				x := randVec(r, n*cols, 1)
+				dev.MatMuls(outs, dev.Upload(n+1, cols, x), ws, n)
+				for i, s := range set {
+					got := make([]float32, s.rows)
+					for tk := 0; tk < n; tk++ {
+						dev.Read(got, outs[i], tk)
+						for j := range got {
+							var want, mag float64
+							for k := 0; k < cols; k++ {
+								p := float64(x[tk*cols+k]) * float64(vals[i][j*cols+k])
+								want, mag = want+p, mag+math.Abs(p)
+							}
+							if d := math.Abs(float64(got[j]) - want); !(d <= 1e-5*mag) {
+								t.Fatalf("weight %d, token %d, row %d = %g, want %g: error %.2e > 1e-5 x Σ|x·w| = %.2e", i, tk, j, got[j], want, d, 1e-5*mag)
+							}
+						}
 					}
 				}
 			})

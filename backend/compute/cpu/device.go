@@ -103,6 +103,39 @@ func (*Device) MatMul(out, x *compute.Tensor, w *compute.Weight, n int) {
 	matmul(out.F32[:n*w.Rows], x.F32[:n*w.Cols], n, w.Data, w.Type, w.Rows, w.Cols)
 }
 
+// maxShared is the most weights MatMuls runs as one loop.
+const maxShared = 4
+
+// MatMuls implements compute.Device: packed weights in a decode (n < 3) run as one parallel loop over all
+// their rows with x encoded once (matmulPackedShared); anything else runs weight by weight.
+func (d *Device) MatMuls(outs []*compute.Tensor, x *compute.Tensor, ws []*compute.Weight, n int) {
+	if len(outs) != len(ws) {
+		panic(fmt.Sprintf("matmuls: %d outputs for %d weights", len(outs), len(ws)))
+	}
+	var ps [maxShared]*packedWeight
+	var os [maxShared][]float32
+	fuse := n > 0 && len(ws) > 1 && len(ws) <= maxShared
+	for i, w := range ws {
+		if x.Cols != w.Cols || outs[i].Cols != w.Rows || n > x.Rows || n > outs[i].Rows {
+			panic(fmt.Sprintf("matmul %s: x (%d, %d), out (%d, %d), w (%d, %d), n %d", w.Name, x.Rows, x.Cols, outs[i].Rows, outs[i].Cols, w.Rows, w.Cols, n))
+		}
+		p, ok := w.Handle.(*packedWeight)
+		if !ok || n >= prefillMinTokens(p.typ) {
+			fuse = false
+		}
+		if fuse {
+			ps[i], os[i] = p, outs[i].F32[:n*w.Rows]
+		}
+	}
+	if !fuse {
+		for i, w := range ws {
+			d.MatMul(outs[i], x, w, n)
+		}
+		return
+	}
+	matmulPackedShared(os[:len(ws)], x.F32[:n*x.Cols], n, ps[:len(ws)])
+}
+
 // AddBias implements compute.Device.
 func (*Device) AddBias(x *compute.Tensor, b *compute.Weight, n int) {
 	bias := vector(b)

@@ -92,6 +92,7 @@ type matmulJob struct {
 	xsc      []float32     // (n, cols/32) packed decode: each token's block scales
 	xs       []float32     // (n, cols/32) packed decode, Q4_1: blockSums of each token
 	xcorr    []int32       // (n, cols/32, 4) packed decode, Q8_0: digitCorrections of each token
+	parts    []packedPart  // packed decode of several weights sharing x (matmulPackedShared), else empty
 	dequant  func(dst []float32, w []byte)
 	n        int
 	rows     int

@@ -270,7 +270,7 @@ func (j *matmulJob) setPacked(out, x []float32, n int, p *packedWeight) {
 		// measured ~5.5 ms per token's weights at four chunks per worker and 64 KB, 5.2-5.3 here, and
 		// 7+ ms at 8-16 KB chunks.
 		j.rowChunk = packRows * max(1, min(ceilDiv(groups, 2*workers), 16*rowChunkBytes/(gb*n)))
-		j.encodeTokens(x, n, p)
+		j.encodeTokens(x, n, p.cols, p.typ == weights.Q4_1, p.typ == weights.Q8_0)
 		return
 	}
 	want := 2 * workers
@@ -292,23 +292,23 @@ func growF32(s []float32, n int) []float32 {
 // padded token tile (8, cols) and its output (8, 16).
 func (j *matmulJob) packedScratchLen() int { return packRows*j.cols + 8*j.cols + 8*packRows }
 
-// encodeTokens writes the n tokens of x (n, p.cols) as the packed decode kernels read them (see xQuant),
-// into the job's buffers.
-func (j *matmulJob) encodeTokens(x []float32, n int, p *packedWeight) {
-	per := p.cols / 32
+// encodeTokens writes the n tokens of x (n, cols) as the packed decode kernels read them (see xQuant),
+// into the job's buffers, with the block sums a Q4_1 weight needs and the digit corrections of Q8_0.
+func (j *matmulJob) encodeTokens(x []float32, n, cols int, sums, corr bool) {
+	per := cols / 32
 	j.xq = growBytes(j.xq, n*per*xqBytes)
 	j.xsc = growF32(j.xsc, n*per)
 	j.xs, j.xcorr = j.xs[:0], j.xcorr[:0]
 	for t := 0; t < n; t++ {
-		encodeX(j.xq[t*per*xqBytes:(t+1)*per*xqBytes], j.xsc[t*per:(t+1)*per], x[t*p.cols:(t+1)*p.cols])
+		encodeX(j.xq[t*per*xqBytes:(t+1)*per*xqBytes], j.xsc[t*per:(t+1)*per], x[t*cols:(t+1)*cols])
 	}
-	switch p.typ {
-	case weights.Q4_1:
+	if sums {
 		j.xs = growF32(j.xs, n*per)
 		for t := 0; t < n; t++ {
-			blockSums(j.xs[t*per:(t+1)*per], x[t*p.cols:(t+1)*p.cols])
+			blockSums(j.xs[t*per:(t+1)*per], x[t*cols:(t+1)*cols])
 		}
-	case weights.Q8_0:
+	}
+	if corr {
 		if cap(j.xcorr) < n*per*4 {
 			j.xcorr = make([]int32, n*per*4)
 		}
@@ -338,15 +338,65 @@ func growBytes(s []byte, n int) []byte {
 	return s[:n]
 }
 
-// decodePacked computes out[t][r] for rows [lo, hi) (whole groups) and every token.
+// decodePacked computes out[t][r] for rows [lo, hi) (whole groups) and every token; with parts, rows
+// count through the parts' weights in order.
 func (j *matmulJob) decodePacked(lo, hi int) {
-	p, rows := j.packed, j.rows
+	if len(j.parts) == 0 {
+		j.decodeRange(j.packed, j.out, lo, hi)
+		return
+	}
+	for _, pt := range j.parts {
+		if a, b := max(lo, pt.row0), min(hi, pt.row0+pt.p.rows); a < b {
+			j.decodeRange(pt.p, pt.out, a-pt.row0, b-pt.row0)
+		}
+	}
+}
+
+// decodeRange computes out (n, p.rows) rows [lo, hi) of packed weight p for every token.
+func (j *matmulJob) decodeRange(p *packedWeight, out []float32, lo, hi int) {
 	gb := p.groupBytes()
 	w := p.data[lo/packRows*gb : hi/packRows*gb]
 	for t := 0; t < j.n; t++ {
 		x := j.token(t)
-		rowsPacked(p.typ, j.out[t*rows+lo:t*rows+hi], w, &x)
+		rowsPacked(p.typ, out[t*p.rows+lo:t*p.rows+hi], w, &x)
 	}
+}
+
+// packedPart is one weight of a fused packed decode (matmulPackedShared).
+type packedPart struct {
+	p    *packedWeight
+	out  []float32 // (n, p.rows)
+	row0 int       // the part's first row in the loop's index space
+}
+
+// matmulPackedShared is matmulPacked for several packed weights with the same cols that multiply the same
+// x, for n < prefillMinTokens: the tokens are encoded once and all rows run as one parallel loop (one
+// wait for the workers instead of one per weight). outs[i] (n, ps[i].rows) = x (n, cols) · ps[i]ᵀ.
+func matmulPackedShared(outs [][]float32, x []float32, n int, ps []*packedWeight) {
+	cols := ps[0].cols
+	if n <= 0 || n >= prefillMinTokens(ps[0].typ) || len(x) < n*cols || len(outs) != len(ps) {
+		panic(fmt.Sprintf("cpu matmul: %d packed weights sharing x of %d values, n %d, %d outputs", len(ps), len(x), n, len(outs)))
+	}
+	j := getJob()
+	j.x, j.n, j.cols, j.packed, j.strip = x, n, cols, ps[0], 0
+	var sums, corr bool
+	rows, maxGB := 0, 0
+	for i, p := range ps {
+		if p.cols != cols || len(outs[i]) < n*p.rows {
+			panic(fmt.Sprintf("cpu matmul: packed weight (%d, %d) with x of %d columns, out %d values, n %d", p.rows, p.cols, cols, len(outs[i]), n))
+		}
+		j.parts = append(j.parts, packedPart{p: p, out: outs[i], row0: rows})
+		rows += p.rows
+		maxGB = max(maxGB, p.groupBytes())
+		sums, corr = sums || p.typ == weights.Q4_1, corr || p.typ == weights.Q8_0
+	}
+	j.encodeTokens(x, n, cols, sums, corr)
+	groups := rows / packRows
+	j.rowChunk = packRows * max(1, min(ceilDiv(groups, 2*len(j.scratch)), 16*rowChunkBytes/(maxGB*n)))
+	parallelForW(rows, j.rowChunk, j)
+	clear(j.parts)
+	j.parts = j.parts[:0]
+	putJob(j)
 }
 
 // prefillPacked runs item (strip si, token block tb): each group of the strip is dequantized once into

@@ -208,3 +208,44 @@ func TestEncodeX(t *testing.T) {
 		}
 	})
 }
+
+// TestMatmulPackedShared runs fused decodes of packed weights sharing x (the Go twins too) against
+// matmulPacked of each weight alone, which they must equal bit for bit (same encoding, same kernels), with
+// guards around every output; and checks that a fused call allocates nothing.
+func TestMatmulPackedShared(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(23, 24))
+		for _, set := range [][]weights.DType{{weights.Q4_1, weights.Q4_1, weights.Q4_1}, {weights.Q8_0, weights.Q4_1}, {weights.Q4_1}} {
+			for _, n := range []int{1, 2} {
+				const cols = 576
+				var ps []*packedWeight
+				var outs [][]float32
+				var checks []func()
+				for i, typ := range set {
+					rows := 16 * (3 + 2*i)
+					p, err := packWeight(randWeights(rng, typ, rows, cols), typ, rows, cols)
+					if err != nil {
+						t.Fatal(err)
+					}
+					out, check := guarded(t, n*rows)
+					ps, outs, checks = append(ps, p), append(outs, out), append(checks, check)
+				}
+				x := randVec(rng, n*cols)
+				matmulPackedShared(outs, x, n, ps)
+				for i, p := range ps {
+					checks[i]()
+					want := make([]float32, n*p.rows)
+					matmulPacked(want, x, n, p)
+					for k := range want {
+						if math.Float32bits(outs[i][k]) != math.Float32bits(want[k]) {
+							t.Fatalf("%v n=%d weight %d: out[%d] = %v, alone %v", set, n, i, k, outs[i][k], want[k])
+						}
+					}
+				}
+				if a := testing.AllocsPerRun(20, func() { matmulPackedShared(outs, x, n, ps) }); a != 0 {
+					t.Errorf("%v n=%d: %v allocations per fused matmul", set, n, a)
+				}
+			}
+		}
+	})
+}
