@@ -3,12 +3,19 @@
 // pure-Go twin of each loop selected by the build tag purego. Work is spread over all cores by a persistent
 // worker pool; a decode step allocates nothing.
 //
-// On CPUs with AVX-512 (F, BW, VL), Bind repacks Q4_1 and Q8_0 matrices into groups of 16 interleaved rows
-// (packed.go): the same bytes in another order, read by kernels that produce 16 outputs per vector. The
-// file's pages of a repacked tensor are released, so resident memory stays about the file's size, and
-// devices of one process share the packed copy of equal bytes (packcache.go).
+// On CPUs with AVX-512 (F, BW, VL) and AVX-512 VNNI, Bind repacks Q4_1 and Q8_0 matrices into groups of
+// 16 interleaved rows (packed.go): the same number of bytes in another order, read by kernels that produce
+// 16 outputs per vector. A decode step's matrix-vector products there are integer dot products (VPDPBUSD):
+// each 32-value block of the activations is written as X = round(x/s) with 23 bits of magnitude, stored as
+// three int8 digits, so that the products are exact and the one rounding is that of x to X*s, within float32
+// rounding of the block's largest value (see encodeX). Weights that share their input (q, k, v; gate, up)
+// run as one parallel loop (MatMuls). The file's pages of a repacked tensor are released, so resident
+// memory stays about the file's size, and devices of one process share the packed copy of equal bytes
+// (packcache.go). CPUs without VNNI keep the row-major layout and the AVX2 kernels.
 //
-// Numerics: activations and accumulations are float32, weights are dequantized exactly block by block as they
-// are read (never expanded wholesale), so results match float32 math on the dequantized weights (up to the
-// order of the float32 additions).
+// Numerics: activations and accumulations are float32 (the packed decode's digits above hold each
+// activation to float32 precision of its block's largest value), weights are dequantized exactly block by
+// block as they are read (never expanded wholesale), so results match float32 math on the dequantized
+// weights up to the order of the float32 additions. The golden tests check both paths against
+// transformers: prompts in chunks (prefill) and one token at a time (decode), within 1.1e-5 for SmolLM2.
 package cpu
