@@ -190,8 +190,9 @@ end:
 	VPMOVDB Z6, (64+off)(DI)
 
 // func encodeXAVX512(q []byte, sc []float32, x []float32)
-// For each 32-value block b of x: amax = max(1e-30, max|x|), sc[b] = amax/xqMax, and the digits of
-// X = round(x * (xqMax/amax)) at q[96b:96b+96] (see encodeXGo).
+// For each 32-value block b of x: amax = max(1e-30, max|x|), sc[b] = amax/xqMax (NaN when the block
+// holds a NaN, so that it reaches the outputs), and the digits of X = round(x * (xqMax/amax)) at
+// q[96b:96b+96] (see encodeXGo).
 TEXT ·encodeXAVX512(SB), NOSPLIT, $0-72
 	MOVQ         q_base+0(FP), DI
 	MOVQ         sc_base+24(FP), BX
@@ -223,7 +224,13 @@ encloop:
 	VMAXPS       Z3, Z2, Z2
 	VDIVSS       X2, X12, X4
 	VDIVSS       X12, X2, X5
+	VCMPPS       $3, Z0, Z0, K1 // unordered: NaN lanes
+	VCMPPS       $3, Z1, Z1, K2
+	KORTESTW     K1, K2
+	JNZ          nanblock
 	VMOVSS       X5, (BX)
+
+digits:
 	VBROADCASTSS X4, Z4
 	VMULPS       Z4, Z0, Z0
 	VMULPS       Z4, Z1, Z1
@@ -240,6 +247,11 @@ encloop:
 
 encdone:
 	RET
+
+nanblock: // max and the scale may have dropped the NaN; the block's scale is NaN, as the Go twin's
+	MOVL $0x7fc00000, AX
+	MOVL AX, (BX)
+	JMP  digits
 
 // P41DQ(i, j) writes values 4i+j and 16+4i+j of the 16 rows (vector i of the Q4_1 tile in Z16, d in Z8,
 // m in Z9) to DI.

@@ -168,6 +168,8 @@ func TestEncodeX(t *testing.T) {
 	for k := 192; k < 224; k++ {
 		x[k] = float32(k-208) * 1e-20
 	}
+	x[224+31] = float32(math.NaN()) // a NaN, last in its block: the scale must carry it
+	const nanBlock = 7
 	nb := len(x) / 32
 	var want xQuant
 	forEachImpl(t, func(t *testing.T) {
@@ -177,7 +179,13 @@ func TestEncodeX(t *testing.T) {
 		if xq.q[nb*xqBytes] != 42 || xq.sc[nb] != 42 {
 			t.Fatal("encodeX wrote past its outputs")
 		}
+		if !math.IsNaN(float64(xq.sc[nanBlock])) {
+			t.Errorf("block %d holds a NaN, scale %v", nanBlock, xq.sc[nanBlock])
+		}
 		for b := 0; b < nb; b++ {
+			if b == nanBlock {
+				continue
+			}
 			var amax float64
 			for _, v := range x[32*b : 32*b+32] {
 				amax = max(amax, math.Abs(float64(v)))
@@ -198,11 +206,11 @@ func TestEncodeX(t *testing.T) {
 			want = xq
 			return
 		}
-		if !bytes.Equal(xq.q, want.q) {
+		if !bytes.Equal(xq.q[:nanBlock*xqBytes], want.q[:nanBlock*xqBytes]) || !bytes.Equal(xq.q[(nanBlock+1)*xqBytes:], want.q[(nanBlock+1)*xqBytes:]) {
 			t.Error("digits differ from the first implementation's")
 		}
 		for b := range xq.sc {
-			if math.Float32bits(xq.sc[b]) != math.Float32bits(want.sc[b]) {
+			if b != nanBlock && math.Float32bits(xq.sc[b]) != math.Float32bits(want.sc[b]) {
 				t.Errorf("scale %d = %v, first implementation %v", b, xq.sc[b], want.sc[b])
 			}
 		}
@@ -244,6 +252,33 @@ func TestMatmulPackedShared(t *testing.T) {
 				}
 				if a := testing.AllocsPerRun(20, func() { matmulPackedShared(outs, x, n, ps) }); a != 0 {
 					t.Errorf("%v n=%d: %v allocations per fused matmul", set, n, a)
+				}
+			}
+		}
+	})
+}
+
+// TestMatmulPackedNonFinite: a NaN or an infinity in x makes every output of the packed decode non-finite,
+// as float32 arithmetic would, instead of vanishing in the integer encoding.
+func TestMatmulPackedNonFinite(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(25, 26))
+		for _, typ := range packedTypes {
+			p, err := packWeight(randWeights(rng, typ, 32, 128), typ, 32, 128)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+				for _, at := range []int{0, 31, 77} {
+					x := randVec(rng, 128)
+					x[at] = bad
+					out := make([]float32, 32)
+					matmulPacked(out, x, 1, p)
+					for r, v := range out {
+						if !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) {
+							t.Fatalf("%v: x[%d] = %v, out[%d] = %v", typ, at, bad, r, v)
+						}
+					}
 				}
 			}
 		}
