@@ -6,12 +6,20 @@ import "github.com/omnikv-triton/omnikv-triton/backend/weights"
 
 // The packed-layout kernels (packed_amd64.s); the Go wrappers in packed.go check sizes before calling.
 
+// rowsPackedQ4_1VNNI: out (groups*16), w (groups, blocks, 320) packed tiles, xq (blocks, 96) digits,
+// sc and sum (blocks).
+//
 //go:noescape
 func rowsPackedQ4_1VNNI(out []float32, w []byte, xq []byte, sc, sum []float32)
 
+// rowsPackedQ8_0VNNI: out (groups*16), w (groups, blocks, 544) packed tiles, xq (blocks, 96) digits,
+// sc (blocks), corr (blocks, 4).
+//
 //go:noescape
 func rowsPackedQ8_0VNNI(out []float32, w []byte, xq []byte, sc []float32, corr []int32)
 
+// encodeXAVX512: q (blocks, 96) digits, sc (blocks) scales, x (blocks*32).
+//
 //go:noescape
 func encodeXAVX512(q []byte, sc []float32, x []float32)
 
