@@ -93,14 +93,19 @@ func (*Device) Embed(out *compute.Tensor, table *compute.Weight, ids []int32) {
 
 // MatMul implements compute.Device.
 func (*Device) MatMul(out, x *compute.Tensor, w *compute.Weight, n int) {
-	if x.Cols != w.Cols || out.Cols != w.Rows || n > x.Rows || n > out.Rows {
-		panic(fmt.Sprintf("matmul %s: x (%d, %d), out (%d, %d), w (%d, %d), n %d", w.Name, x.Rows, x.Cols, out.Rows, out.Cols, w.Rows, w.Cols, n))
-	}
+	checkShapes(out, x, w, n)
 	if p, ok := w.Handle.(*packedWeight); ok {
 		matmulPacked(out.F32[:n*w.Rows], x.F32[:n*w.Cols], n, p)
 		return
 	}
 	matmul(out.F32[:n*w.Rows], x.F32[:n*w.Cols], n, w.Data, w.Type, w.Rows, w.Cols)
+}
+
+// checkShapes panics unless out (>= n, w.Rows) = x (>= n, w.Cols) · wᵀ fits.
+func checkShapes(out, x *compute.Tensor, w *compute.Weight, n int) {
+	if x.Cols != w.Cols || out.Cols != w.Rows || n > x.Rows || n > out.Rows {
+		panic(fmt.Sprintf("matmul %s: x (%d, %d), out (%d, %d), w (%d, %d), n %d", w.Name, x.Rows, x.Cols, out.Rows, out.Cols, w.Rows, w.Cols, n))
+	}
 }
 
 // maxShared is the most weights MatMuls runs as one loop.
@@ -116,9 +121,7 @@ func (d *Device) MatMuls(outs []*compute.Tensor, x *compute.Tensor, ws []*comput
 	var os [maxShared][]float32
 	fuse := n > 0 && len(ws) > 1 && len(ws) <= maxShared
 	for i, w := range ws {
-		if x.Cols != w.Cols || outs[i].Cols != w.Rows || n > x.Rows || n > outs[i].Rows {
-			panic(fmt.Sprintf("matmul %s: x (%d, %d), out (%d, %d), w (%d, %d), n %d", w.Name, x.Rows, x.Cols, outs[i].Rows, outs[i].Cols, w.Rows, w.Cols, n))
-		}
+		checkShapes(outs[i], x, w, n)
 		p, ok := w.Handle.(*packedWeight)
 		if !ok || n >= prefillMinTokens(p.typ) {
 			fuse = false
