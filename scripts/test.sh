@@ -24,6 +24,13 @@ CGO_ENABLED=0 go test -count=1 -timeout 30m ./...
 step "pure-Go twins of the assembly kernels"
 CGO_ENABLED=0 go test -count=1 -tags purego ./backend/compute/... ./backend/weights/...
 
+step "kernels built for GOAMD64=v3 (the Go twins compiled with fused multiply-adds)"
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && [ "$(go env GOARCH)" = amd64 ]; then
+  CGO_ENABLED=0 GOAMD64=v3 go test -count=1 ./backend/compute/cpu
+else
+  echo "skipped: this CPU cannot run GOAMD64=v3 code"
+fi
+
 step "race detector on engine, kvcache, serve, omnikv"
 race_pkgs=$(go list ./backend/engine/... ./backend/kvcache/... ./backend/serve/... ./backend/omnikv/... 2>/dev/null || true)
 [ -z "$race_pkgs" ] || go test -count=1 -race -short $race_pkgs

@@ -140,7 +140,8 @@ type Device interface {
 	// MatMul sets out (n, w.Rows) = x (n, w.Cols) · wᵀ for the first n rows of x.
 	MatMul(out, x *Tensor, w *Weight, n int)
 	// MatMuls is MatMul for weights that share their input x (q, k and v; gate and up): it sets outs[i]
-	// (n, ws[i].Rows) = x (n, ws[i].Cols) · ws[i]ᵀ for each i, and may run them as one operation.
+	// (n, ws[i].Rows) = x (n, ws[i].Cols) · ws[i]ᵀ for each i, and may run them as one operation. No
+	// output may share memory with x or with another output.
 	MatMuls(outs []*Tensor, x *Tensor, ws []*Weight, n int)
 	// AddBias adds the vector b (1, cols) to each of the first n rows of x.
 	AddBias(x *Tensor, b *Weight, n int)

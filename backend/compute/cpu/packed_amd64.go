@@ -2,7 +2,11 @@
 
 package cpu
 
-import "github.com/omnikv-triton/omnikv-triton/backend/weights"
+import (
+	"fmt"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/weights"
+)
 
 // The packed-layout kernels (packed_amd64.s); the Go wrappers in packed.go check sizes before calling.
 
@@ -48,7 +52,7 @@ func detectVNNI() bool {
 
 // rowsPacked computes len(out)/16 groups of a packed weight's decode outputs (see rowsPackedGo).
 func rowsPacked(t weights.DType, out []float32, w []byte, x *xQuant) {
-	if !packKernels() {
+	if !packKernels() || len(out) < packRows {
 		rowsPackedGo(t, out, w, x)
 		return
 	}
@@ -77,10 +81,11 @@ func encodeX(q []byte, sc []float32, x []float32) {
 
 // dequantPacked expands one packed group into column tiles (see dequantPackedGo).
 func dequantPacked(t weights.DType, dst []float32, group []byte) {
-	if !packKernels() {
+	if !packKernels() || len(dst) < 32*packRows {
 		dequantPackedGo(t, dst, group)
 		return
 	}
+	_ = group[len(dst)/(32*packRows)*packedTileBytes(t)-1] // bounds checked here, before the assembly reads
 	if t == weights.Q4_1 {
 		dequantPackedQ4_1AVX512(dst, group)
 	} else {
@@ -93,6 +98,9 @@ func gemm8x16(out []float32, ldo int, x []float32, ldx int, dq []float32, cols i
 	if !packKernels() {
 		gemm8x16Go(out, ldo, x, ldx, dq, cols)
 		return
+	}
+	if cols < 2 || cols%2 != 0 {
+		panic(fmt.Sprintf("gemm8x16: cols %d, want even and >= 2", cols))
 	}
 	_ = out[7*ldo+15]
 	_ = x[7*ldx+cols-1]

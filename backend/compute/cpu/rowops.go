@@ -26,7 +26,7 @@ func sumSquaresF64Go(x []float32) float64 {
 // mulScaleF32Go writes o[i] = g[i] * (x[i] * r); len(g), len(o) >= len(x).
 func mulScaleF32Go(o, g, x []float32, r float32) {
 	for i, v := range x {
-		o[i] = g[i] * (v * r)
+		o[i] = g[i] * float32(v*r)
 	}
 }
 
@@ -36,7 +36,9 @@ func ropeHalfGo(v, cos, sin []float32) {
 	half := len(cos)
 	for j := 0; j < half; j++ {
 		a, b := v[j], v[j+half]
-		v[j] = a*cos[j] - b*sin[j]
-		v[j+half] = b*cos[j] + a*sin[j]
+		// The conversions keep each product rounded on its own (no fused multiply-add under GOAMD64=v3), as
+		// the assembly does.
+		v[j] = float32(a*cos[j]) - float32(b*sin[j])
+		v[j+half] = float32(b*cos[j]) + float32(a*sin[j])
 	}
 }

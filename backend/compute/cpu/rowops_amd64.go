@@ -2,6 +2,8 @@
 
 package cpu
 
+import "fmt"
+
 // The row operations' assembly (rowops_amd64.s) handles the first len&^7 values; the wrappers check the
 // lengths and do the tail in Go.
 
@@ -19,6 +21,9 @@ func ropeHalfAVX(v, cos, sin []float32)
 
 // cvtF32ToF16 writes dst[i] = the IEEE binary16 nearest src[i] (see cvtF32ToF16Go).
 func cvtF32ToF16(dst []uint16, src []float32) {
+	if len(dst) < len(src) {
+		panic(fmt.Sprintf("cvtF32ToF16: %d values into %d", len(src), len(dst)))
+	}
 	dst = dst[:len(src)]
 	n := len(src) &^ 7
 	if hasAVX2 && n > 0 {
@@ -40,6 +45,9 @@ func sumSquaresF64(x []float32) float64 {
 
 // mulScaleF32 writes o[i] = g[i] * (x[i] * r) (see mulScaleF32Go).
 func mulScaleF32(o, g, x []float32, r float32) {
+	if len(o) < len(x) || len(g) < len(x) {
+		panic(fmt.Sprintf("mulScaleF32: o %d, g %d values for x %d", len(o), len(g), len(x)))
+	}
 	o, g = o[:len(x)], g[:len(x)]
 	n := len(x) &^ 7
 	if hasAVX2 && n > 0 {
@@ -53,6 +61,9 @@ func mulScaleF32(o, g, x []float32, r float32) {
 // ropeHalf rotates the pairs (v[j], v[j+half]) of one head (see ropeHalfGo).
 func ropeHalf(v, cos, sin []float32) {
 	half := len(cos)
+	if len(v) < 2*half || len(sin) < half {
+		panic(fmt.Sprintf("ropeHalf: v %d, sin %d values for %d cosines", len(v), len(sin), half))
+	}
 	v, sin = v[:2*half], sin[:half]
 	if !hasAVX2 || half%8 != 0 {
 		ropeHalfGo(v, cos, sin)

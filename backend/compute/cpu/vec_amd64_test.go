@@ -10,6 +10,9 @@ func forEachImpl(t *testing.T, f func(t *testing.T)) {
 	saved, saved512 := hasAVX2, hasAVX512
 	defer func() { hasAVX2, hasAVX512 = saved, saved512 }()
 	if saved512 {
+		if !hasVNNI {
+			t.Log("CPU lacks AVX-512 VNNI: the packed decode kernels run as their Go twins")
+		}
 		t.Run("avx512", f)
 	} else {
 		t.Log("CPU lacks AVX-512 F/BW/VL: AVX-512 kernels not tested")
