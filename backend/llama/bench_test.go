@@ -12,21 +12,8 @@ import (
 // BenchmarkDecodeStep times one decode step of SmolLM2 after a 128-token prompt and reports allocations:
 // a decode step must allocate nothing.
 func BenchmarkDecodeStep(b *testing.B) {
-	path := smolModelPath(b)
-	m, err := llama.Load(path, cpu.New(), llama.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 64, DType: compute.KVF16})
-	if err != nil {
-		b.Fatal(err)
-	}
 	const prompt = 128
-	seq := pool.NewSequence(prompt + b.N + 5)
-	if err := seq.Reserve(prompt + b.N + 5); err != nil {
-		b.Fatal(err)
-	}
+	m, seq := smolWithSequence(b, prompt+b.N+5)
 	st := m.NewState(prompt, 1)
 	ids := make([]int32, prompt)
 	for i := range ids {
@@ -52,20 +39,7 @@ func BenchmarkDecodeStep(b *testing.B) {
 }
 
 func TestDecodeStepAllocatesNothing(t *testing.T) {
-	path := smolModelPath(t)
-	m, err := llama.Load(path, cpu.New(), llama.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 64, DType: compute.KVF16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	seq := pool.NewSequence(200)
-	if err := seq.Reserve(200); err != nil {
-		t.Fatal(err)
-	}
+	m, seq := smolWithSequence(t, 200)
 	st := m.NewState(16, 1)
 	steps := []llama.Step{{Seq: seq, Tokens: []int32{42}}}
 	if _, err := m.Forward(st, steps); err != nil { // warm the pools
@@ -79,4 +53,24 @@ func TestDecodeStepAllocatesNothing(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("a decode step allocates %.1f times", allocs)
 	}
+}
+
+// smolWithSequence loads SmolLM2 on the CPU device (closed when tb ends) and returns it with a sequence of
+// an fp16 KV cache that has room for tokens positions reserved.
+func smolWithSequence(tb testing.TB, tokens int) (*llama.Model, *kvcache.Sequence) {
+	tb.Helper()
+	m, err := llama.Load(smolModelPath(tb), cpu.New(), llama.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { m.Close() })
+	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 64, DType: compute.KVF16})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	seq := pool.NewSequence(tokens)
+	if err := seq.Reserve(tokens); err != nil {
+		tb.Fatal(err)
+	}
+	return m, seq
 }

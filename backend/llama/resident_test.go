@@ -8,9 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/omnikv-triton/omnikv-triton/backend/compute"
 	"github.com/omnikv-triton/omnikv-triton/backend/compute/cpu"
-	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
 )
 
@@ -23,19 +21,7 @@ func TestPackedWeightsReleaseFilePages(t *testing.T) {
 		t.Skip("this CPU does not repack weights")
 	}
 	path := smolModelPath(t)
-	m, err := llama.Load(path, cpu.New(), llama.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 64, DType: compute.KVF16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	seq := pool.NewSequence(8)
-	if err := seq.Reserve(8); err != nil {
-		t.Fatal(err)
-	}
+	m, seq := smolWithSequence(t, 8)
 	if _, err := m.Forward(m.NewState(4, 1), []llama.Step{{Seq: seq, Tokens: []int32{1, 42, 7}}}); err != nil {
 		t.Fatal(err)
 	}

@@ -265,11 +265,7 @@ func (j *matmulJob) setPacked(out, x []float32, n int, p *packedWeight) {
 	groups, gb := p.rows/packRows, p.groupBytes()
 	if n < prefillMinTokens(p.typ) {
 		j.strip = 0
-		// Two chunks per worker, of up to 16*rowChunkBytes of packed weight (a group is 6-15 KB at
-		// SmolLM2's shapes): long sequential runs keep the prefetchers streaming. BenchmarkMatvecModel
-		// measured ~5.5 ms per token's weights at four chunks per worker and 64 KB, 5.2-5.3 here, and
-		// 7+ ms at 8-16 KB chunks.
-		j.rowChunk = packRows * max(1, min(ceilDiv(groups, 2*workers), 16*rowChunkBytes/(gb*n)))
+		j.rowChunk = packedDecodeChunk(groups, gb, n, workers)
 		j.encodeTokens(x, n, p.cols, p.typ == weights.Q4_1, p.typ == weights.Q8_0)
 		return
 	}
@@ -278,6 +274,14 @@ func (j *matmulJob) setPacked(out, x []float32, n int, p *packedWeight) {
 	j.strips = ceilDiv(p.rows, j.strip)
 	j.planTokens(want, 8)
 	j.growScratch(j.packedScratchLen())
+}
+
+// packedDecodeChunk is the rows per chunk of a packed decode over groups of gb bytes: two chunks per
+// worker, of up to 16*rowChunkBytes of packed weight per token (a group is 6-15 KB at SmolLM2's shapes),
+// so that long sequential runs keep the prefetchers streaming. BenchmarkMatvecModel measured ~5.5 ms per
+// token's weights at four chunks per worker and 64 KB, 5.2-5.3 here, and 7+ ms at 8-16 KB chunks.
+func packedDecodeChunk(groups, gb, n, workers int) int {
+	return packRows * max(1, min(ceilDiv(groups, 2*workers), 16*rowChunkBytes/(gb*n)))
 }
 
 // growF32 returns s resliced to n values, reallocated when its capacity is short.
@@ -391,8 +395,7 @@ func matmulPackedShared(outs [][]float32, x []float32, n int, ps []*packedWeight
 		sums, corr = sums || p.typ == weights.Q4_1, corr || p.typ == weights.Q8_0
 	}
 	j.encodeTokens(x, n, cols, sums, corr)
-	groups := rows / packRows
-	j.rowChunk = packRows * max(1, min(ceilDiv(groups, 2*len(j.scratch)), 16*rowChunkBytes/(maxGB*n)))
+	j.rowChunk = packedDecodeChunk(rows/packRows, maxGB, n, len(j.scratch))
 	parallelForW(rows, j.rowChunk, j)
 	clear(j.parts)
 	j.parts = j.parts[:0]
