@@ -79,15 +79,20 @@ func packTile(dst, w []byte, t weights.DType, rb, g, b int) {
 		case weights.Q4_1:
 			copy(dst[32+2*r:32+2*r+2], src[2:4]) // m
 			for c, q := range src[4:20] {
-				dst[64+64*(c/4)+4*r+c%4] = q
+				dst[tileQ41(r, c)] = q
 			}
 		case weights.Q8_0:
 			for c, q := range src[2:34] {
-				dst[32+64*(c/4)+4*r+c%4] = q ^ 0x80
+				dst[tileQ80(r, c)] = q ^ 0x80
 			}
 		}
 	}
 }
+
+// tileQ41 is the offset in a Q4_1 tile of row r's byte c (values c and c+16); tileQ80 that of row r's
+// value c in a Q8_0 tile.
+func tileQ41(r, c int) int { return 64 + 64*(c/4) + 4*r + c%4 }
+func tileQ80(r, c int) int { return 32 + 64*(c/4) + 4*r + c%4 }
 
 // tileBlockBytes is the size of one 32-value GGML block of a packed type.
 func tileBlockBytes(t weights.DType) int { return packedTileBytes(t) / packRows }
@@ -173,9 +178,9 @@ func rowsPackedGo(t weights.DType, out []float32, w []byte, x *xQuant) {
 				for k := 0; k < 32; k++ {
 					var u int32 // the unsigned VPDPBUSD operand
 					if t == weights.Q4_1 {
-						u = int32(tl[64+64*(k%16/4)+4*r+k%4] >> (4 * (k / 16)) & 15)
+						u = int32(tl[tileQ41(r, k%16)] >> (4 * (k / 16)) & 15)
 					} else {
-						u = int32(tl[32+64*(k/4)+4*r+k%4])
+						u = int32(tl[tileQ80(r, k)])
 					}
 					for d := range dig {
 						dig[d] += u * int32(int8(xq[32*d+k]))
@@ -206,13 +211,13 @@ func dequantPackedGo(t weights.DType, dst []float32, group []byte) {
 			case weights.Q4_1:
 				m := f16(le16(tl[32+2*r:]))
 				for c := 0; c < 16; c++ {
-					q := tl[64+64*(c/4)+4*r+c%4]
+					q := tl[tileQ41(r, c)]
 					o[c*packRows+r] = float32(q&15)*d + m
 					o[(c+16)*packRows+r] = float32(q>>4)*d + m
 				}
 			case weights.Q8_0:
 				for c := 0; c < 32; c++ {
-					o[c*packRows+r] = float32(int8(tl[32+64*(c/4)+4*r+c%4]^0x80)) * d
+					o[c*packRows+r] = float32(int8(tl[tileQ80(r, c)]^0x80)) * d
 				}
 			}
 		}
