@@ -185,6 +185,11 @@ func (c *Client) StreamInfer(ctx context.Context, req *pb.ModelInferRequest, onR
 		return fail("open stream", err)
 	}
 	if err := stream.Send(req); err != nil {
+		if errors.Is(err, io.EOF) { // the server ended the stream: its status comes with the next receive
+			if _, rerr := stream.Recv(); rerr != nil {
+				err = rerr
+			}
+		}
 		return fail("send request", err)
 	}
 	if err := stream.CloseSend(); err != nil {

@@ -15,18 +15,25 @@ import (
 
 // Options configure an engine.
 type Options struct {
-	MaxSequences int             // sequences running at once (default 8)
+	MaxSequences int             // sequences running at once (default 32)
 	StepTokens   int             // tokens per forward step, prefill chunks included (default 256)
 	PageSize     int             // tokens per KV page (default 64)
 	KVDType      compute.KVDType // default fp16
-	MaxKVPages   int             // page limit across sequences (0 = unlimited)
+	MaxKVPages   int             // resident page limit across sequences (0 = unlimited)
 	MaxQueue     int             // submissions waiting to start (default 64)
-	OffloadStore kvcache.Store   // where the offload tier's pages live (nil: host memory)
+	OffloadDir   string          // non-empty: the offload tier is a memory-mapped file in this directory
+	// PrefillStretch bounds how much a prompt chunk may slow the sequences that are decoding: a step that
+	// carries prefill tokens is planned to cost at most PrefillStretch times the step without them (see
+	// prefillBudget; default 2).
+	PrefillStretch float64
 }
 
 func (o *Options) defaults() {
 	if o.MaxSequences <= 0 {
-		o.MaxSequences = 8
+		o.MaxSequences = 32
+	}
+	if o.PrefillStretch <= 1 {
+		o.PrefillStretch = 2
 	}
 	if o.StepTokens <= 0 {
 		o.StepTokens = 256
@@ -51,7 +58,7 @@ type Request struct {
 	// Seq, when set, continues an existing sequence (a chat session's cache, from NewSequence): the prompt is
 	// appended to what it holds, and the caller keeps it after the request ends. Its cache then holds every
 	// token but the last generated one, which the caller feeds first in the next turn.
-	Seq *kvcache.Sequence
+	Seq *llama.Sequence
 }
 
 // Event is what a sequence emits: one per generated token, then a final one with Done set.
@@ -83,6 +90,7 @@ type Engine struct {
 	model *llama.Model
 	opt   Options
 	pool  *kvcache.Pool
+	st    *llama.State // the scheduler's forward state
 
 	submit chan *Handle
 	quit   chan struct{}
@@ -96,12 +104,18 @@ func New(m *llama.Model, opt Options) (*Engine, error) {
 	opt.defaults()
 	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{
 		Layers: m.Layers, KVDim: m.KVDim(), PageSize: opt.PageSize, DType: opt.KVDType, MaxPages: opt.MaxKVPages,
-		Offload: m.OffloadLayers(), Store: opt.OffloadStore,
+		Offload: m.OffloadLayers(), OffloadDir: opt.OffloadDir,
 	})
 	if err != nil {
 		return nil, err
 	}
+	st, err := m.NewState(opt.StepTokens, opt.MaxSequences)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	e := &Engine{
+		st:    st,
 		model: m, opt: opt, pool: pool,
 		submit: make(chan *Handle, opt.MaxQueue),
 		quit:   make(chan struct{}),
@@ -124,7 +138,7 @@ type Handle struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	sampler *sample.Sampler
-	seq     *kvcache.Sequence
+	seq     *llama.Sequence
 	history []int32 // prompt then generated tokens (repetition penalty)
 	fed     int     // prompt tokens already in the cache
 	gen     int     // tokens generated
@@ -191,15 +205,21 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*Handle, error) {
 
 // NewSequence returns an empty sequence for Request.Seq that may grow to the model's context; release it with
 // its Release method when the session ends (never while a request runs on it).
-func (e *Engine) NewSequence() *kvcache.Sequence { return e.pool.NewSequence(e.model.MaxContext) }
+func (e *Engine) NewSequence() *llama.Sequence { return llama.NewSequence(e.pool, e.model.MaxContext) }
 
-// Close stops the scheduler; running sequences end cancelled.
+// Close stops the scheduler; running sequences end cancelled. Sequences made by NewSequence must be
+// released before Close.
 func (e *Engine) Close() {
 	e.mu.Lock()
-	if !e.closed {
+	first := !e.closed
+	if first {
 		e.closed = true
 		close(e.quit)
 	}
 	e.mu.Unlock()
 	<-e.done
+	if first {
+		e.st.Free(e.model)
+		e.pool.Close()
+	}
 }

@@ -43,8 +43,8 @@ func referenceGreedy(t *testing.T, m *llama.Model, prompt []int32, n int) []int3
 	if err != nil {
 		t.Fatal(err)
 	}
-	seq := pool.NewSequence(len(prompt) + n)
-	st := m.NewState(len(prompt), 1)
+	seq := llama.NewSequence(pool, len(prompt)+n)
+	st := m.MustState(len(prompt), 1)
 	out := []int32{}
 	next := prompt
 	logits := make([]float32, m.Vocab)
@@ -52,7 +52,7 @@ func referenceGreedy(t *testing.T, m *llama.Model, prompt []int32, n int) []int3
 		if _, err := m.Forward(st, []llama.Step{{Seq: seq, Tokens: next, Decode: len(out) > 0}}); err != nil {
 			t.Fatal(err)
 		}
-		m.Device().Read(logits, st.Logits, 0)
+		logits = m.ReadLogits(st, logits)
 		best := int32(0)
 		for i, v := range logits {
 			if v > logits[best] {

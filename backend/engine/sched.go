@@ -15,8 +15,7 @@ import (
 func (e *Engine) loop() {
 	defer close(e.done)
 	m := e.model
-	st := m.NewState(e.opt.StepTokens, e.opt.MaxSequences)
-	logits := make([]float32, m.Vocab) // (vocab) host copy of one logits row
+	var logits []float32 // (rows, vocab) host copy of the step's logits, one read per step
 	running := make([]*Handle, 0, e.opt.MaxSequences)
 	var waiting []*Handle // admitted from the queue, waiting for KV memory
 	steps := make([]llama.Step, 0, e.opt.MaxSequences)
@@ -71,7 +70,7 @@ func (e *Engine) loop() {
 			need := len(h.req.Prompt) + h.req.Params.MaxTokens
 			seq := h.req.Seq
 			if seq == nil {
-				seq = e.pool.NewSequence(need)
+				seq = llama.NewSequence(e.pool, need)
 			}
 			if err := seq.Reserve(need); err != nil {
 				if errors.Is(err, kvcache.ErrNoMemory) && len(running) > 0 {
@@ -97,45 +96,38 @@ func (e *Engine) loop() {
 			}
 			return false
 		})
-		// Build the step: every decoding sequence gives one token, prompts fill the rest of the budget.
-		steps, owners = steps[:0], owners[:0]
-		budget := e.opt.StepTokens
-		for _, h := range running {
-			if h.fed == len(h.req.Prompt) {
-				steps = append(steps, llama.Step{Seq: h.seq, Tokens: h.history[len(h.history)-1:], Decode: true})
-				owners = append(owners, h)
-				budget--
-			}
-		}
-		for _, h := range running {
-			if rest := len(h.req.Prompt) - h.fed; rest > 0 && budget > 0 {
-				n := min(rest, budget)
-				steps = append(steps, llama.Step{Seq: h.seq, Tokens: h.req.Prompt[h.fed : h.fed+n]})
-				owners = append(owners, h)
-				budget -= n
-			}
-		}
+		steps, owners = e.plan(running, steps[:0], owners[:0])
 		if len(steps) == 0 {
 			continue
 		}
-		if _, err := m.Forward(st, steps); err != nil {
+		rows, err := e.forward(steps)
+		if err == nil {
+			logits = m.ReadLogits(e.st, logits)
+		}
+		if err != nil {
 			for _, h := range owners {
 				e.finish(h, sample.FinishCancelled, err)
+				h.seq = nil
 			}
-			running = slices.DeleteFunc(running, func(h *Handle) bool { return slices.Contains(owners, h) })
+			running = slices.DeleteFunc(running, func(h *Handle) bool { return h.seq == nil })
 			continue
 		}
 		now := time.Now()
+		row := 0
 		for i, s := range steps {
 			h := owners[i]
+			n := 1
+			if s.AllLogits {
+				n = len(s.Tokens)
+			}
+			row += n
 			if h.fed < len(h.req.Prompt) {
 				h.fed += len(s.Tokens)
 				if h.fed < len(h.req.Prompt) {
 					continue
 				}
 			}
-			m.Device().Read(logits, st.Logits, i)
-			tok := h.sampler.Sample(logits, h.history[:len(h.req.Prompt)+h.gen])
+			tok := h.sampler.Sample(logits[(row-1)*m.Vocab:row*m.Vocab], h.history[:len(h.req.Prompt)+h.gen])
 			if h.gen == 0 {
 				h.tFirst = now
 			}
@@ -153,8 +145,87 @@ func (e *Engine) loop() {
 			}
 			h.seq = nil
 		}
+		if row != rows {
+			panic(fmt.Sprintf("engine: %d logit rows for %d read", row, rows))
+		}
 		running = slices.DeleteFunc(running, func(h *Handle) bool { return h.seq == nil })
 	}
+}
+
+// forward runs one step; a panic below (a programming error in the model or a device) fails the step's
+// sequences instead of the process.
+func (e *Engine) forward(steps []llama.Step) (rows int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("engine: internal error in a forward step: %v", r)
+		}
+	}()
+	return e.model.Forward(e.st, steps)
+}
+
+// plan builds the next step: every decoding sequence gives one token, then prompts fill what the prefill
+// budget allows, first come first served, in chunks.
+func (e *Engine) plan(running []*Handle, steps []llama.Step, owners []*Handle) ([]llama.Step, []*Handle) {
+	decodeCost := 0.0
+	for _, h := range running {
+		if h.fed == len(h.req.Prompt) {
+			steps = append(steps, llama.Step{Seq: h.seq, Tokens: h.history[len(h.history)-1:], Decode: true, GenLimit: h.req.Params.MaxTokens})
+			owners = append(owners, h)
+			decodeCost += e.tokenCost(h.seq.Len())
+		}
+	}
+	tokens := e.opt.StepTokens - len(steps)
+	budget := e.prefillBudget(len(steps), decodeCost)
+	for _, h := range running {
+		rest := len(h.req.Prompt) - h.fed
+		if rest <= 0 || tokens <= 0 || budget <= 0 {
+			continue
+		}
+		// As many tokens as the budget pays for at this sequence's positions (at least one, so that a prompt
+		// always advances).
+		n, pos := 0, h.seq.Len()
+		for n < min(rest, tokens) {
+			c := e.tokenCost(pos + n)
+			if n > 0 && c > budget {
+				break
+			}
+			budget -= c
+			n++
+		}
+		steps = append(steps, llama.Step{Seq: h.seq, Tokens: h.req.Prompt[h.fed : h.fed+n]})
+		owners = append(owners, h)
+		tokens -= n
+	}
+	return steps, owners
+}
+
+// Prefill budget. A token's cost is counted in units of one token's weight work (the matmuls, the same for
+// every token), plus its attention, which grows with the tokens before it: attnCross tokens of context cost
+// as much as the weights (4·heads·headDim flops per context token and layer, against 2 per weight). A step
+// of D decoding sequences costs at least bandwidthTokens units (the weights are read once per step however
+// few tokens use them). Prompt tokens may add PrefillStretch-1 times the decode part's cost, so that the
+// decoding sequences' inter-token time grows by at most that factor while a long prompt is prefilled; with
+// nothing decoding a prompt takes the whole step.
+
+// bandwidthTokens is the cost, in tokens of weight work, of reading the weights once: a step of fewer
+// decoding tokens is bound by the read, and prompt tokens up to it ride along almost free.
+const bandwidthTokens = 4
+
+// tokenCost is the cost of a token at position pos.
+func (e *Engine) tokenCost(pos int) float64 {
+	m := e.model
+	cross := float64(m.WeightMACs()) / float64(2*m.Heads*m.HeadDim*m.Layers)
+	return 1 + float64(pos)/cross
+}
+
+// prefillBudget is what prompt tokens may cost in a step with decoders decoding sequences of cost
+// decodeCost; unlimited (the step's token limit decides) when nothing decodes.
+func (e *Engine) prefillBudget(decoders int, decodeCost float64) float64 {
+	if decoders == 0 {
+		return float64(e.opt.StepTokens) * e.tokenCost(e.model.MaxContext)
+	}
+	base := max(decodeCost, bandwidthTokens)
+	return e.opt.PrefillStretch*base - decodeCost
 }
 
 // finish releases a sequence's memory and sends its final event.

@@ -17,35 +17,42 @@ type Config struct {
 	KVDim    int // kvHeads * headDim
 	PageSize int // tokens per page
 	DType    compute.KVDType
-	MaxPages int // resident pages (each one layer's worth); 0 = unlimited
+	// MaxPages limits the resident pages handed out (each one layer's page: dense layers' pages and the
+	// offloaded layers' staging); 0 = unlimited.
+	MaxPages int
 	// Offload marks the layers whose KV lives in the offload tier (OmniKV's sparse layers); nil = none.
 	Offload []bool // (layers)
-	// Store allocates offload-tier pages; nil = host memory from the device.
-	Store Store
+	// OffloadDir, when set, puts the offload tier in a memory-mapped file in this directory instead of host
+	// RAM, so that a host can hold contexts beyond its memory.
+	OffloadDir string
 }
 
-// Store makes pages for the offload tier.
-type Store interface {
-	NewPage(page, kvDim int, dt compute.KVDType) (*compute.KVPage, error)
-}
-
-// Pool hands out pages. It is safe for concurrent use.
+// Pool hands out KV pages of a device's stores. It is safe for concurrent use.
+//
+// Layers live in up to three stores made by the device: the resident layers in a device-tier store, the
+// offloaded layers in a host- or file-tier store, and the offloaded layers' staging (the rows a sparse
+// layer attends to, gathered from the offload tier) in a device-tier store. A sequence's block ids index
+// the resident and the offloaded store alike (they grow in lockstep), so that one block table serves every
+// layer; its staging has block ids of its own.
 type Pool struct {
-	dev compute.Device
-	cfg Config
+	dev  compute.Device
+	cfg  Config
+	spec compute.KVSpec
 
-	mu    sync.Mutex
-	tiers [2]tier // resident, offloaded
+	res, off, stage *compute.KVStore   // off and stage are nil without offloaded layers
+	store           []*compute.KVStore // (layers) the store of each layer
+	index           []int              // (layers) the layer's index within its store
+	resLayers       int
+	offLayers       int
+
+	mu         sync.Mutex
+	free       []int32 // free block ids of res/off
+	stageFree  []int32 // free block ids of stage
+	blocks     int     // block ids handed out
+	stageInUse int     // staging block ids handed out
 }
 
-// tier is one memory tier's pages.
-type tier struct {
-	free  []*compute.KVPage
-	inUse int // pages handed out
-	made  int // pages ever allocated
-}
-
-// NewPool returns an empty pool; pages are allocated on first use and recycled after.
+// NewPool creates the pool's stores through dev; pages are added on first use and recycled after.
 func NewPool(dev compute.Device, cfg Config) (*Pool, error) {
 	if cfg.Layers <= 0 || cfg.KVDim <= 0 || cfg.PageSize <= 0 {
 		return nil, fmt.Errorf("kv cache: invalid config %+v", cfg)
@@ -53,104 +60,192 @@ func NewPool(dev compute.Device, cfg Config) (*Pool, error) {
 	if cfg.Offload != nil && len(cfg.Offload) != cfg.Layers {
 		return nil, fmt.Errorf("kv cache: offload plan has %d layers, the cache %d", len(cfg.Offload), cfg.Layers)
 	}
-	return &Pool{dev: dev, cfg: cfg}, nil
+	p := &Pool{dev: dev, cfg: cfg, spec: compute.KVSpec{PageTokens: cfg.PageSize, KVDim: cfg.KVDim, DType: cfg.DType},
+		store: make([]*compute.KVStore, cfg.Layers), index: make([]int, cfg.Layers)}
+	for l := 0; l < cfg.Layers; l++ {
+		if p.offloaded(l) {
+			p.index[l] = p.offLayers
+			p.offLayers++
+		} else {
+			p.index[l] = p.resLayers
+			p.resLayers++
+		}
+	}
+	var err error
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	if p.resLayers > 0 {
+		if p.res, err = dev.NewKVStore(p.spec, p.resLayers, compute.TierDevice, compute.StoreOptions{}); err != nil {
+			return nil, fmt.Errorf("kv cache: %w", err)
+		}
+	}
+	if p.offLayers > 0 {
+		tier := compute.TierHost
+		if cfg.OffloadDir != "" {
+			tier = compute.TierMapped
+		}
+		if p.off, err = dev.NewKVStore(p.spec, p.offLayers, tier, compute.StoreOptions{Dir: cfg.OffloadDir}); err != nil {
+			return nil, fmt.Errorf("kv cache: offload tier: %w", err)
+		}
+		if p.stage, err = dev.NewKVStore(p.spec, p.offLayers, compute.TierDevice, compute.StoreOptions{}); err != nil {
+			return nil, fmt.Errorf("kv cache: staging: %w", err)
+		}
+	}
+	for l := range p.store {
+		p.store[l] = p.res
+		if p.offloaded(l) {
+			p.store[l] = p.off
+		}
+	}
+	return p, nil
+}
+
+// Close frees the pool's stores; no sequence may use it afterwards.
+func (p *Pool) Close() {
+	for _, s := range []*compute.KVStore{p.res, p.off, p.stage} {
+		if s != nil {
+			p.dev.Free(s)
+		}
+	}
+	p.res, p.off, p.stage = nil, nil, nil
 }
 
 // Config returns the pool's configuration.
 func (p *Pool) Config() Config { return p.cfg }
 
-// PageBytes is the memory of one page (keys and values).
-func (p *Pool) PageBytes() int { return 2 * p.cfg.PageSize * p.cfg.KVDim * p.cfg.DType.Bytes() }
+// Spec returns the shape of the pool's pages.
+func (p *Pool) Spec() compute.KVSpec { return p.spec }
 
-// InUse returns the number of pages handed out, both tiers.
+// Layer returns the store that holds layer l and the layer's index in it.
+func (p *Pool) Layer(l int) (*compute.KVStore, int) { return p.store[l], p.index[l] }
+
+// Staging returns the store of offloaded layer l's staging and the layer's index in it (nil when l is not
+// offloaded).
+func (p *Pool) Staging(l int) (*compute.KVStore, int) {
+	if !p.offloaded(l) {
+		return nil, 0
+	}
+	return p.stage, p.index[l]
+}
+
+// PageBytes is the memory of one layer's page (keys and values).
+func (p *Pool) PageBytes() int { return p.spec.PageBytes() }
+
+// InUse returns the number of layer pages handed out, both tiers and staging.
 func (p *Pool) InUse() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.tiers[0].inUse + p.tiers[1].inUse
+	return p.blocks*p.cfg.Layers + p.stageInUse*p.offLayers
 }
 
-// Resident returns the number of resident pages handed out (dense layers and staging).
+// Resident returns the number of resident layer pages handed out (resident layers and staging).
 func (p *Pool) Resident() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.tiers[0].inUse
+	return p.resident()
 }
 
-// Offloaded returns the number of offload-tier pages handed out.
+func (p *Pool) resident() int { return p.blocks*p.resLayers + p.stageInUse*p.offLayers }
+
+// Offloaded returns the number of offload-tier layer pages handed out.
 func (p *Pool) Offloaded() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.tiers[1].inUse
+	return p.blocks * p.offLayers
+}
+
+// MappedBytes is the size of the offload tier's pages when it is a memory-mapped file (else 0).
+func (p *Pool) MappedBytes() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.off == nil || p.off.Tier != compute.TierMapped {
+		return 0
+	}
+	return int64(p.off.Pages) * int64(p.offLayers*p.spec.PageBytes())
 }
 
 func (p *Pool) offloaded(layer int) bool { return p.cfg.Offload != nil && p.cfg.Offload[layer] }
 
-// get hands out n pages of a tier.
-func (p *Pool) get(n int, off bool) ([]*compute.KVPage, error) {
+// get hands out n block ids: of res/off, or of stage.
+func (p *Pool) get(n int, staging bool) ([]int32, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	t := &p.tiers[0]
-	if off {
-		t = &p.tiers[1]
-	} else if p.cfg.MaxPages > 0 && t.inUse+n > p.cfg.MaxPages {
-		return nil, fmt.Errorf("%w: need %d, %d of %d in use", ErrNoMemory, n, t.inUse, p.cfg.MaxPages)
+	per := p.resLayers // resident layer pages per block
+	if staging {
+		per = p.offLayers
 	}
-	out := make([]*compute.KVPage, n)
-	for i := range out {
-		if k := len(t.free); k > 0 {
-			out[i] = t.free[k-1]
-			t.free = t.free[:k-1]
-			continue
-		}
-		if off && p.cfg.Store != nil {
-			pg, err := p.cfg.Store.NewPage(p.cfg.PageSize, p.cfg.KVDim, p.cfg.DType)
-			if err != nil {
-				t.free = append(t.free, out[:i]...)
-				return nil, fmt.Errorf("kv cache: offload store: %w", err)
+	if p.cfg.MaxPages > 0 && p.resident()+n*per > p.cfg.MaxPages {
+		return nil, fmt.Errorf("%w: need %d, %d of %d in use", ErrNoMemory, n*per, p.resident(), p.cfg.MaxPages)
+	}
+	free, stores := &p.free, []*compute.KVStore{p.res, p.off}
+	if staging {
+		free, stores = &p.stageFree, []*compute.KVStore{p.stage}
+	}
+	if short := n - len(*free); short > 0 {
+		first := -1
+		for _, s := range stores {
+			if s == nil {
+				continue
 			}
-			out[i] = pg
-		} else {
-			out[i] = p.dev.NewKVPage(p.cfg.PageSize, p.cfg.KVDim, p.cfg.DType)
+			if first < 0 {
+				first = s.Pages
+			} else if s.Pages != first {
+				return nil, fmt.Errorf("kv cache: stores out of step: %d and %d pages", first, s.Pages)
+			}
+			if err := p.dev.GrowKVStore(s, short); err != nil {
+				return nil, fmt.Errorf("kv cache: grow %v store by %d pages: %w", s.Tier, short, err)
+			}
 		}
-		t.made++
+		for id := first + short - 1; id >= first; id-- { // lowest ids handed out first
+			*free = append(*free, int32(id))
+		}
 	}
-	t.inUse += n
+	out := make([]int32, n)
+	for i := range out {
+		k := len(*free) - 1
+		out[i], *free = (*free)[k], (*free)[:k]
+	}
+	if staging {
+		p.stageInUse += n
+	} else {
+		p.blocks += n
+	}
 	return out, nil
 }
 
-func (p *Pool) put(pages []*compute.KVPage, off bool) {
+func (p *Pool) put(ids []int32, staging bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	t := &p.tiers[0]
-	if off {
-		t = &p.tiers[1]
+	if staging {
+		p.stageFree = append(p.stageFree, ids...)
+		p.stageInUse -= len(ids)
+		return
 	}
-	t.free = append(t.free, pages...)
-	t.inUse -= len(pages)
+	p.free = append(p.free, ids...)
+	p.blocks -= len(ids)
 }
 
-// Sequence is one sequence's cache: for each layer, its pages in token order.
+// Sequence is one sequence's cache: its block table (pages in token order, the same ids in every layer's
+// store) and its staging blocks.
 type Sequence struct {
 	pool    *Pool
-	pages   [][]*compute.KVPage // (layer, page)
-	staging []*compute.KVPage   // resident pages lent by NewStaging
-	len     int                 // tokens stored
-	max     int                 // capacity limit in tokens
-
-	// Aux is state the forward pass keeps per sequence (OmniKV's selections and staging); Release clears it.
-	Aux any
+	blocks  []int32 // (pages) in token order
+	staging []int32 // (pages) of the staging area, lent by ReserveStaging
+	len     int     // tokens stored
+	max     int     // capacity limit in tokens
 }
 
-// NewSequence returns an empty sequence that may grow to maxTokens; page tables are sized for maxTokens up
-// front so that growing never copies them.
+// NewSequence returns an empty sequence that may grow to maxTokens; its block table is sized for
+// maxTokens up front so that growing never copies it.
 func (p *Pool) NewSequence(maxTokens int) *Sequence {
-	s := &Sequence{pool: p, pages: make([][]*compute.KVPage, p.cfg.Layers), max: maxTokens}
-	per := (maxTokens + p.cfg.PageSize - 1) / p.cfg.PageSize
-	for l := range s.pages {
-		s.pages[l] = make([]*compute.KVPage, 0, per)
-	}
-	return s
+	return &Sequence{pool: p, max: maxTokens, blocks: make([]int32, 0, (maxTokens+p.cfg.PageSize-1)/p.cfg.PageSize)}
 }
+
+// Pool returns the sequence's pool.
+func (s *Sequence) Pool() *Pool { return s.pool }
 
 // Len returns the number of tokens stored.
 func (s *Sequence) Len() int { return s.len }
@@ -158,67 +253,59 @@ func (s *Sequence) Len() int { return s.len }
 // Max returns the capacity limit in tokens.
 func (s *Sequence) Max() int { return s.max }
 
-// Pages returns layer l's pages (valid until the next Reserve or Release).
-func (s *Sequence) Pages(l int) []*compute.KVPage { return s.pages[l] }
-
 // PageSize returns tokens per page.
 func (s *Sequence) PageSize() int { return s.pool.cfg.PageSize }
 
-// Reserve makes room for n more tokens, adding pages to every layer as needed.
+// Blocks returns the sequence's page ids in token order (valid until the next Reserve or Release).
+func (s *Sequence) Blocks() []int32 { return s.blocks }
+
+// StagingBlocks returns the page ids of the sequence's staging area.
+func (s *Sequence) StagingBlocks() []int32 { return s.staging }
+
+// Slot returns the store slot of token position pos (reserved).
+func (s *Sequence) Slot(pos int) int32 {
+	ps := s.pool.cfg.PageSize
+	return s.blocks[pos/ps]*int32(ps) + int32(pos%ps)
+}
+
+// StagingSlot returns the store slot of staging position i.
+func (s *Sequence) StagingSlot(i int) int32 {
+	ps := s.pool.cfg.PageSize
+	return s.staging[i/ps]*int32(ps) + int32(i%ps)
+}
+
+// Reserve makes room for n more tokens, adding pages to every layer as needed; all or nothing.
 func (s *Sequence) Reserve(n int) error {
 	need := s.len + n
 	if need > s.max {
 		return fmt.Errorf("kv cache: %d tokens exceed the sequence's limit of %d", need, s.max)
 	}
 	ps := s.pool.cfg.PageSize
-	have := len(s.pages[0])
-	want := (need + ps - 1) / ps
-	if want <= have {
-		return nil
-	}
-	add := want - have
-	for _, off := range []bool{false, true} {
-		layers := 0
-		for l := range s.pages {
-			if s.pool.offloaded(l) == off {
-				layers++
-			}
-		}
-		if layers == 0 {
-			continue
-		}
-		pages, err := s.pool.get(add*layers, off)
+	if add := (need+ps-1)/ps - len(s.blocks); add > 0 {
+		ids, err := s.pool.get(add, false)
 		if err != nil {
-			if off { // give back the resident pages taken above: Reserve is all or nothing
-				for l := range s.pages {
-					if !s.pool.offloaded(l) {
-						s.pool.put(s.pages[l][have:], false)
-						s.pages[l] = s.pages[l][:have]
-					}
-				}
-			}
 			return err
 		}
-		i := 0
-		for l := range s.pages {
-			if s.pool.offloaded(l) == off {
-				s.pages[l] = append(s.pages[l], pages[i*add:(i+1)*add]...)
-				i++
-			}
-		}
+		s.blocks = append(s.blocks, ids...)
 	}
 	return nil
 }
 
-// NewStaging lends resident pages for n tokens that stay with the sequence until Release.
-func (s *Sequence) NewStaging(n int) ([]*compute.KVPage, error) {
-	ps := s.pool.cfg.PageSize
-	pages, err := s.pool.get((n+ps-1)/ps, false)
-	if err != nil {
-		return nil, err
+// ReserveStaging makes the staging area hold at least n tokens of every offloaded layer; it stays with the
+// sequence until Release.
+func (s *Sequence) ReserveStaging(n int) error {
+	if s.pool.stage == nil {
+		return fmt.Errorf("kv cache: no offloaded layers, no staging")
 	}
-	s.staging = append(s.staging, pages...)
-	return pages, nil
+	ps := s.pool.cfg.PageSize
+	if add := (n+ps-1)/ps - len(s.staging); add > 0 {
+		ids, err := s.pool.get(add, true)
+		if err != nil {
+			return err
+		}
+		s.staging = append(s.staging, ids...)
+	}
+	return nil
 }
 
 // Commit records that n reserved tokens were written.
@@ -233,19 +320,12 @@ func (s *Sequence) Truncate(n int) {
 
 // Release returns every page to the pool; the sequence is empty afterwards.
 func (s *Sequence) Release() {
-	for l, ps := range s.pages {
-		s.pool.put(ps, s.pool.offloaded(l))
-		s.pages[l] = ps[:0]
-	}
-	s.pool.put(s.staging, false)
-	s.staging, s.len, s.Aux = nil, 0, nil
+	s.pool.put(s.blocks, false)
+	s.pool.put(s.staging, true)
+	s.blocks, s.staging, s.len = s.blocks[:0], nil, 0
 }
 
-// PagesHeld returns the number of pages the sequence holds (every layer, staging included).
+// PagesHeld returns the number of layer pages the sequence holds (every layer, staging included).
 func (s *Sequence) PagesHeld() int {
-	n := len(s.staging)
-	for _, ps := range s.pages {
-		n += len(ps)
-	}
-	return n
+	return len(s.blocks)*s.pool.cfg.Layers + len(s.staging)*s.pool.offLayers
 }

@@ -2,6 +2,7 @@ package kvcache
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 
@@ -34,20 +35,18 @@ func TestReserveGrowsByPagesWithoutMovingOldOnes(t *testing.T) {
 	p := newPool(t, 0)
 	s := p.NewSequence(40)
 	tests := []struct{ add, wantPages int }{{1, 1}, {3, 1}, {1, 2}, {8, 4}, {27, 10}}
-	var first *compute.KVPage
+	var first int32 = -1
 	for _, tc := range tests {
 		if err := s.Reserve(tc.add); err != nil {
 			t.Fatal(err)
 		}
 		s.Commit(tc.add)
-		for l := 0; l < 3; l++ {
-			if got := len(s.Pages(l)); got != tc.wantPages {
-				t.Fatalf("after %d tokens layer %d has %d pages, want %d", s.Len(), l, got, tc.wantPages)
-			}
+		if got := len(s.Blocks()); got != tc.wantPages {
+			t.Fatalf("after %d tokens the sequence has %d pages, want %d", s.Len(), got, tc.wantPages)
 		}
-		if first == nil {
-			first = s.Pages(0)[0]
-		} else if s.Pages(0)[0] != first {
+		if first < 0 {
+			first = s.Blocks()[0]
+		} else if s.Blocks()[0] != first {
 			t.Fatal("growing the sequence replaced its first page")
 		}
 	}
@@ -56,6 +55,9 @@ func TestReserveGrowsByPagesWithoutMovingOldOnes(t *testing.T) {
 	}
 	if got, want := p.InUse(), 3*10; got != want {
 		t.Fatalf("pool has %d pages in use, want %d", got, want)
+	}
+	if got := s.Slot(13); got != s.Blocks()[3]*4+1 {
+		t.Fatalf("slot of position 13 = %d, want page %d offset 1", got, s.Blocks()[3])
 	}
 	s.Release()
 	if p.InUse() != 0 || s.Len() != 0 {
@@ -73,24 +75,54 @@ func TestPoolLimitAndReuse(t *testing.T) {
 	if err := b.Reserve(1); !errors.Is(err, ErrNoMemory) {
 		t.Fatalf("Reserve over the pool limit: err %v, want ErrNoMemory", err)
 	}
-	pages := append([]*compute.KVPage(nil), a.Pages(0)...)
+	pages := slices.Clone(a.Blocks())
 	a.Release()
 	if err := b.Reserve(8); err != nil {
 		t.Fatal(err)
 	}
-	reused := 0
-	for l := 0; l < 3; l++ {
-		for _, pg := range b.Pages(l) {
-			for _, old := range pages {
-				if pg == old {
-					reused++
-				}
-			}
-		}
+	got := slices.Clone(b.Blocks())
+	slices.Sort(got)
+	slices.Sort(pages)
+	if !slices.Equal(got, pages) {
+		t.Fatalf("released pages %v, the next sequence got %v", pages, got)
 	}
-	if reused != len(pages) {
-		t.Fatalf("%d of %d released pages were reused", reused, len(pages))
+}
+
+// The tiers: offloaded layers take pages of the offload store and staging of their own; the limit counts
+// resident pages only; staging is returned with the sequence.
+func TestTiersAndStaging(t *testing.T) {
+	dev := cpu.New()
+	p, err := NewPool(dev, Config{Layers: 4, KVDim: 8, PageSize: 4, DType: compute.KVF16, Offload: []bool{false, true, true, false}, MaxPages: 2*4 + 2*2})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if st, i := p.Layer(2); st.Tier != compute.TierHost || i != 1 {
+		t.Fatalf("layer 2: tier %v index %d, want host 1", st.Tier, i)
+	}
+	if st, i := p.Layer(3); st.Tier != compute.TierDevice || i != 1 {
+		t.Fatalf("layer 3: tier %v index %d, want device 1", st.Tier, i)
+	}
+	if st, _ := p.Staging(0); st != nil {
+		t.Fatal("a resident layer has staging")
+	}
+	s := p.NewSequence(100)
+	if err := s.Reserve(16); err != nil { // 4 pages x 2 resident layers = 8 resident
+		t.Fatal(err)
+	}
+	if err := s.ReserveStaging(8); err != nil { // 2 pages x 2 offloaded layers = 4 resident
+		t.Fatal(err)
+	}
+	if p.Resident() != 12 || p.Offloaded() != 8 || s.PagesHeld() != 20 {
+		t.Fatalf("resident %d, offloaded %d, held %d; want 12, 8, 20", p.Resident(), p.Offloaded(), s.PagesHeld())
+	}
+	if err := s.Reserve(17); !errors.Is(err, ErrNoMemory) {
+		t.Fatalf("Reserve past the resident limit: %v", err)
+	}
+	s.Release()
+	if p.InUse() != 0 {
+		t.Fatalf("%d pages in use after Release", p.InUse())
+	}
+	p.Close()
 }
 
 func TestConcurrentSequences(t *testing.T) {

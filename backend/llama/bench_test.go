@@ -14,7 +14,7 @@ import (
 func BenchmarkDecodeStep(b *testing.B) {
 	const prompt = 128
 	m, seq := smolWithSequence(b, prompt+b.N+5)
-	st := m.NewState(prompt, 1)
+	st := m.MustState(prompt, 1)
 	ids := make([]int32, prompt)
 	for i := range ids {
 		ids[i] = int32(100 + i)
@@ -40,7 +40,7 @@ func BenchmarkDecodeStep(b *testing.B) {
 
 func TestDecodeStepAllocatesNothing(t *testing.T) {
 	m, seq := smolWithSequence(t, 200)
-	st := m.NewState(16, 1)
+	st := m.MustState(16, 1)
 	steps := []llama.Step{{Seq: seq, Tokens: []int32{42}}}
 	if _, err := m.Forward(st, steps); err != nil { // warm the pools
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestDecodeStepAllocatesNothing(t *testing.T) {
 
 // smolWithSequence loads SmolLM2 on the CPU device (closed when tb ends) and returns it with a sequence of
 // an fp16 KV cache that has room for tokens positions reserved.
-func smolWithSequence(tb testing.TB, tokens int) (*llama.Model, *kvcache.Sequence) {
+func smolWithSequence(tb testing.TB, tokens int) (*llama.Model, *llama.Sequence) {
 	tb.Helper()
 	m, err := llama.Load(smolModelPath(tb), cpu.New(), llama.Options{})
 	if err != nil {
@@ -68,7 +68,7 @@ func smolWithSequence(tb testing.TB, tokens int) (*llama.Model, *kvcache.Sequenc
 	if err != nil {
 		tb.Fatal(err)
 	}
-	seq := pool.NewSequence(tokens)
+	seq := llama.NewSequence(pool, tokens)
 	if err := seq.Reserve(tokens); err != nil {
 		tb.Fatal(err)
 	}

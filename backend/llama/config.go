@@ -291,3 +291,11 @@ func ConfigFromGGUF(set *weights.Set) (*Config, error) {
 	c.Tied = !hasOut
 	return c, c.validate(src)
 }
+
+// WeightMACs is the multiply-adds of one token through the weight matrices (every layer and the output
+// head): the work a token costs apart from its attention.
+func (c *Config) WeightMACs() int64 {
+	q, kv := c.Heads*c.HeadDim, c.KVDim()
+	perLayer := int64(c.Hidden)*int64(q+2*kv) + int64(q)*int64(c.Hidden) + 3*int64(c.Hidden)*int64(c.FFN)
+	return int64(c.Layers)*perLayer + int64(c.Vocab)*int64(c.Hidden)
+}

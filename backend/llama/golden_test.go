@@ -122,11 +122,11 @@ func checkGolden(t *testing.T, m *llama.Model, g *golden.File) {
 		t.Fatal(err)
 	}
 	const chunk = 128
-	st := m.NewState(chunk, chunk)
+	st := m.MustState(chunk, chunk)
 	logits := make([]float32, m.Vocab)
 	for _, c := range g.Cases {
 		t.Run(c.Name, func(t *testing.T) {
-			seq := pool.NewSequence(len(c.PromptIDs) + len(c.Greedy))
+			seq := llama.NewSequence(pool, len(c.PromptIDs)+len(c.Greedy))
 			defer seq.Release()
 			worst, worstAt := 0.0, 0
 			for at := 0; at < len(c.PromptIDs); at += chunk {
@@ -135,8 +135,9 @@ func checkGolden(t *testing.T, m *llama.Model, g *golden.File) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				all := m.ReadLogits(st, nil)
 				for r := 0; r < rows; r++ {
-					m.Device().Read(logits, st.Logits, r)
+					logits := all[r*m.Vocab : (r+1)*m.Vocab]
 					rel, err := c.Positions[at+r].Compare(logits, relTol)
 					if err != nil {
 						t.Fatalf("position %d of %d: %v", at+r, len(c.PromptIDs), err)
@@ -173,15 +174,15 @@ const decodePositions = 40
 func checkGoldenDecode(t *testing.T, m *llama.Model, pool *kvcache.Pool, c golden.Case, logits []float32) {
 	t.Helper()
 	n := min(decodePositions, len(c.PromptIDs))
-	seq := pool.NewSequence(n)
+	seq := llama.NewSequence(pool, n)
 	defer seq.Release()
-	st := m.NewState(1, 1)
+	st := m.MustState(1, 1)
 	worst, worstAt := 0.0, 0
 	for i := 0; i < n; i++ {
 		if _, err := m.Forward(st, []llama.Step{{Seq: seq, Tokens: c.PromptIDs[i : i+1]}}); err != nil {
 			t.Fatal(err)
 		}
-		m.Device().Read(logits, st.Logits, 0)
+		logits = m.ReadLogits(st, logits)
 		rel, err := c.Positions[i].Compare(logits, relTol)
 		if err != nil {
 			t.Fatalf("decoding position %d: %v", i, err)
@@ -194,13 +195,14 @@ func checkGoldenDecode(t *testing.T, m *llama.Model, pool *kvcache.Pool, c golde
 }
 
 // greedy continues the sequence n tokens by argmax (the prompt's last logits are in st.Logits row rows-1).
-func greedy(t *testing.T, m *llama.Model, st *llama.State, seq *kvcache.Sequence, logits []float32, n int) []int32 {
+func greedy(t *testing.T, m *llama.Model, st *llama.State, seq *llama.Sequence, logits []float32, n int) []int32 {
 	t.Helper()
 	out := make([]int32, 0, n)
 	// The last forward call left the prompt's final position in its last row.
 	last := st.LastRows - 1
 	for len(out) < n {
-		m.Device().Read(logits, st.Logits, last)
+		all := m.ReadLogits(st, nil)
+		logits := all[last*m.Vocab : (last+1)*m.Vocab]
 		best := int32(0)
 		for i, v := range logits {
 			if v > logits[best] {

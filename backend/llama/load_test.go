@@ -165,8 +165,8 @@ func TestForwardRejectsPromptOverContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := m.NewState(32, 1)
-	seq := pool.NewSequence(64)
+	st := m.MustState(32, 1)
+	seq := llama.NewSequence(pool, 64)
 	_, err = m.Forward(st, []llama.Step{{Seq: seq, Tokens: make([]int32, 17)}})
 	if err == nil || !strings.Contains(err.Error(), "context of 16") {
 		t.Fatalf("17 tokens into a context of 16: err = %v", err)

@@ -82,8 +82,35 @@ func FromSet(set *weights.Set, dev compute.Device, opt Options) (*Model, error) 
 	return m, nil
 }
 
-// Close unmaps the model's files.
-func (m *Model) Close() error { return m.Set.Close() }
+// Close frees the model's device memory and unmaps its files.
+func (m *Model) Close() error {
+	for _, w := range m.weightList() {
+		m.dev.Free(w)
+	}
+	if m.rope != nil {
+		m.dev.Free(m.rope.Table)
+	}
+	return m.Set.Close()
+}
+
+// weightList returns every bound weight once.
+func (m *Model) weightList() []*compute.Weight {
+	ws := []*compute.Weight{m.embed, m.norm}
+	if m.output != m.embed {
+		ws = append(ws, m.output)
+	}
+	for i := range m.layers {
+		l := &m.layers[i]
+		ws = append(ws, l.attnNorm, l.q, l.k, l.v, l.o, l.qb, l.kb, l.vb, l.ffnNorm, l.gate, l.up, l.down)
+	}
+	out := ws[:0]
+	for _, w := range ws {
+		if w != nil {
+			out = append(out, w)
+		}
+	}
+	return out
+}
 
 // Device returns the device the model is bound to.
 func (m *Model) Device() compute.Device { return m.dev }
@@ -128,20 +155,20 @@ func (m *Model) bind() error {
 			firstErr = err
 			return nil
 		}
+		if len(shape) == 1 && t.Type != weights.F32 {
+			// Norm weights and biases are used as float32 vectors: convert the few small ones that are stored
+			// otherwise (f16/bf16) once, and bind the converted vector.
+			vec := make([]float32, t.NumElements())
+			if err := weights.DequantizeRow(t.Type, t.Data, vec); err != nil {
+				firstErr = fmt.Errorf("%s: tensor %s: %w", m.Path, name, err)
+				return nil
+			}
+			t = &weights.Tensor{Name: t.Name, Type: weights.F32, Shape: []int{len(vec)}, Data: f32Bytes(vec)}
+		}
 		w, err := m.dev.Bind(t)
 		if err != nil {
 			firstErr = fmt.Errorf("%s: %w", m.Path, err)
 			return nil
-		}
-		if len(shape) == 1 && (w.Type != weights.F32) {
-			// Norm weights and biases are used as float32 vectors: convert the few small ones that are stored
-			// otherwise (f16/bf16) once.
-			vec := make([]float32, w.Cols)
-			if err := weights.DequantizeRow(w.Type, w.Data, vec); err != nil {
-				firstErr = fmt.Errorf("%s: tensor %s: %w", m.Path, name, err)
-				return nil
-			}
-			w = &compute.Weight{Name: w.Name, Type: weights.F32, Rows: 1, Cols: w.Cols, Data: f32Bytes(vec)}
 		}
 		return w
 	}
@@ -183,10 +210,12 @@ func (m *Model) bind() error {
 		}
 	}
 	freq := invFreq(c, ropeFreqs)
-	m.rope = &compute.RoPE{
-		Heads: c.Heads, HeadDim: c.HeadDim, Interleaved: c.RopeInterleaved,
-		Table: m.dev.Upload(m.MaxContext, c.HeadDim, ropeTable(freq, m.MaxContext)),
+	table, err := m.dev.NewTensor(compute.F32, m.MaxContext, c.HeadDim)
+	if err != nil {
+		return fmt.Errorf("%s: RoPE table for %d positions: %w", m.Path, m.MaxContext, err)
 	}
+	m.dev.Write(table, 0, ropeTable(freq, m.MaxContext))
+	m.rope = &compute.RoPE{Heads: c.Heads, HeadDim: c.HeadDim, Interleaved: c.RopeInterleaved, Table: table}
 	return nil
 }
 
@@ -202,4 +231,22 @@ func (m *Model) String() string {
 		b.WriteString(", tied embeddings")
 	}
 	return b.String()
+}
+
+// WeightBytes is the size of the weight matrices a forward step reads (every layer's and the output head):
+// the bytes a decode step streams from memory however many tokens it has.
+func (m *Model) WeightBytes() int64 {
+	var n int64
+	for i := range m.layers {
+		l := &m.layers[i]
+		for _, w := range []*compute.Weight{l.q, l.k, l.v, l.o, l.gate, l.up, l.down} {
+			n += weightBytes(w)
+		}
+	}
+	return n + weightBytes(m.output)
+}
+
+func weightBytes(w *compute.Weight) int64 {
+	rb, _ := w.Type.RowBytes(w.Cols)
+	return int64(w.Rows) * int64(rb)
 }

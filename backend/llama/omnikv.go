@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
-	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
 	"github.com/omnikv-triton/omnikv-triton/backend/omnikv"
 )
 
@@ -48,171 +47,116 @@ type SelectionStats struct {
 	Candidates   int // context tokens that could be selected
 }
 
-// Selection returns a sequence's OmniKV traffic counters (zero when it never decoded with OmniKV).
-func Selection(seq *kvcache.Sequence) SelectionStats {
-	if a, ok := seq.Aux.(*okvSeq); ok {
-		return a.stats
-	}
-	return SelectionStats{}
-}
-
-// Selected returns the indices the filter layer selected at the sequence's last decode step (nil if none).
-func Selected(seq *kvcache.Sequence, filterLayer int) []int32 {
-	if a, ok := seq.Aux.(*okvSeq); ok && filterLayer < len(a.sel) {
-		return a.sel[filterLayer]
-	}
-	return nil
-}
-
-// okvSeq is a sequence's OmniKV state, kept in kvcache.Sequence.Aux.
+// okvSeq is a sequence's OmniKV state: the turn's geometry on the host, the selections on the device.
 type okvSeq struct {
-	n       int                 // candidates: tokens cached when this turn's generation began
-	step    int                 // decode steps in this turn so far (generated tokens fed)
-	kCap    int                 // selection slots per sparse layer
-	genCap  int                 // generated-token slots per sparse layer
-	ready   bool                // staging sized for this turn
-	sel     [][]int32           // (layer) the filter layer's current selection, ascending
-	slots   []omnikv.Slots      // (layer) staging slots of each filter layer's group
-	attnSel [][]int32           // (layer) per filter layer: used slots ++ generated slots, ascending
-	staging [][]*compute.KVPage // (layer) sparse layers' staging pages: (kCap + genCap) tokens
-	window  []*compute.Tensor   // (layer) filter layers' recent queries: (w, heads*headDim), oldest first
-	winLen  []int               // (layer) rows of window filled
-	scores  []float32           // (n) scratch
-	headMax []float32           // (kvHeads, tokens) scratch: the filter layer's fused "last" scores
-	tmp     []int32             // (n) scratch
-	stats   SelectionStats
+	n      int                 // candidates: tokens cached when this turn's generation began
+	step   int                 // decode steps in this turn so far (generated tokens fed)
+	kCap   int                 // selection slots per sparse layer
+	genCap int                 // generated-token slots per sparse layer
+	ready  bool                // staging sized for this turn
+	states []*compute.SelState // (layers) filter layers: the device's selection state, nil elsewhere
+	stats  SelectionStats      // host-side counters (the traffic is read from the device on demand)
 }
 
-func (m *Model) okvState(seq *kvcache.Sequence) *okvSeq {
-	if a, ok := seq.Aux.(*okvSeq); ok {
-		return a
-	}
-	L := m.Layers
-	a := &okvSeq{
-		sel: make([][]int32, L), slots: make([]omnikv.Slots, L), attnSel: make([][]int32, L),
-		staging: make([][]*compute.KVPage, L), window: make([]*compute.Tensor, L), winLen: make([]int, L),
+// okvState returns the sequence's OmniKV state, creating its device states on first use.
+func (m *Model) okvState(seq *Sequence) (*okvSeq, error) {
+	if seq.okv != nil {
+		return seq.okv, nil
 	}
 	w := 1
 	if m.okv.Selector.Windowed() {
 		w = m.okv.Window
 	}
+	a := &okvSeq{states: make([]*compute.SelState, m.Layers)}
 	for l, k := range m.plan.Kinds {
-		if k == omnikv.Filter {
-			a.window[l] = m.dev.NewTensor(w, m.Heads*m.HeadDim)
+		if k != omnikv.Filter {
+			continue
 		}
+		s, err := m.dev.NewSelState(compute.SelSpec{Window: w, QDim: m.Heads * m.HeadDim, KVHeads: m.KVHeads})
+		if err != nil {
+			m.freeOKV(a)
+			return nil, fmt.Errorf("omnikv state: %w", err)
+		}
+		a.states[l] = s
 	}
-	seq.Aux = a
-	return a
+	seq.okv, seq.model = a, m
+	return a, nil
 }
 
-// okvRecordQueries keeps the newest queries of a filter layer (the observation window): rows
-// [row0, row0+n) of q, for any step (prefill or decode).
-func (m *Model) okvRecordQueries(a *okvSeq, layer int, q *compute.Tensor, row0, n int) {
-	win := a.window[layer]
-	w := win.Rows
-	for r := max(0, n-w); r < n; r++ {
-		if a.winLen[layer] == w { // full: drop the oldest
-			for i := 1; i < w; i++ {
-				m.dev.CopyRow(win, i-1, win, i)
-			}
-			a.winLen[layer]--
+func (m *Model) freeOKV(a *okvSeq) {
+	for _, s := range a.states {
+		if s != nil {
+			m.dev.Free(s)
 		}
-		m.dev.CopyRow(win, a.winLen[layer], q, row0+r)
-		a.winLen[layer]++
 	}
 }
 
 // okvBeginTurn resets the selection state after prompt tokens were added: the next decode step starts a
 // turn whose candidates are every cached token.
-func (m *Model) okvBeginTurn(seq *kvcache.Sequence) {
-	a := m.okvState(seq)
-	a.n, a.step, a.ready = seq.Len(), 0, false
+func (m *Model) okvBeginTurn(seq *Sequence) {
+	if a := seq.okv; a != nil {
+		a.n, a.step, a.ready = seq.Len(), 0, false
+	}
 }
 
-// okvPrepare sizes the staging of a turn on its first decode step.
-func (m *Model) okvPrepare(seq *kvcache.Sequence, a *okvSeq) error {
+// okvPrepare sizes the staging of a turn on its first decode step: kCap selection slots and room for the
+// turn's generated tokens (genLimit, or up to the sequence's capacity), and starts the device states' turn.
+func (m *Model) okvPrepare(seq *Sequence, a *okvSeq, genLimit int) error {
 	if a.ready {
 		return nil
 	}
 	a.kCap = m.okv.Budget.For(a.n)
 	a.genCap = seq.Max() - a.n
-	need := a.kCap + a.genCap
-	for l, k := range m.plan.Kinds {
-		switch k {
-		case omnikv.Filter:
-			a.slots[l].Reset(a.kCap)
-			a.sel[l] = make([]int32, 0, a.kCap)
-			a.attnSel[l] = make([]int32, 0, need)
-		case omnikv.Sparse:
-			if have := len(a.staging[l]) * seq.PageSize(); have < need {
-				pages, err := seq.NewStaging(need)
-				if err != nil {
-					return fmt.Errorf("omnikv staging: %w", err)
-				}
-				a.staging[l] = pages
-			}
+	if genLimit > 0 {
+		a.genCap = min(a.genCap, genLimit)
+	}
+	a.genCap = max(a.genCap, 1)
+	if err := seq.ReserveStaging(a.kCap + a.genCap); err != nil {
+		return fmt.Errorf("omnikv staging: %w", err)
+	}
+	for _, s := range a.states {
+		if s != nil {
+			m.dev.BeginTurn(s, a.n, a.kCap, a.n+a.genCap)
 		}
-	}
-	if cap(a.scores) < a.n {
-		a.scores, a.tmp = make([]float32, a.n), make([]int32, a.n)
-	}
-	if m.okv.Selector == omnikv.Last && len(a.headMax) < m.KVHeads*seq.Max() {
-		a.headMax = make([]float32, m.KVHeads*seq.Max())
 	}
 	a.ready = true
 	return nil
 }
 
-// okvSelect runs at a filter layer during a decode step: score the candidates, select, and stage the newly
-// selected rows of every sparse layer that uses this selection.
-func (m *Model) okvSelect(st *State, seq *kvcache.Sequence, a *okvSeq, layer int) {
-	c := &m.okv
-	if c.Selector == omnikv.Last {
-		// The filter layer's attention left max over each KV head's query heads of the scaled logits in
-		// headMax (Attention.HeadMax): the score is their max over KV heads.
-		scores, hm, L := a.scores[:a.n], a.headMax, st.attn.Len
-		copy(scores, hm[:a.n])
-		for kvh := 1; kvh < m.KVHeads; kvh++ {
-			for j, v := range hm[kvh*L : kvh*L+a.n] {
-				scores[j] = max(scores[j], v)
-			}
-		}
-		a.sel[layer] = omnikv.Select(scores, a.kCap, 0, a.sel[layer], a.tmp)
-	} else if c.Selector.Scores() {
-		win, rows := a.window[layer], a.winLen[layer]
-		alpha := st.alphaW[len(st.alphaW)-rows:] // the newest queries' weights (fewer rows early in a sequence)
-		scores := a.scores[:a.n]
-		st.scoring = compute.SelectScores{
-			Q: win, Rows: rows, Alpha: alpha, Softmax: c.Selector.Softmax(),
-			Heads: m.Heads, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Scale: float32(1 / math.Sqrt(float64(m.HeadDim))),
-			Pages: seq.Pages(layer), Page: seq.PageSize(), N: a.n, Out: scores,
-		}
-		m.dev.SelectScores(&st.scoring)
-		st.scoring = compute.SelectScores{}
-		forced := omnikv.Forced(c.Selector, c.Window, a.step, a.kCap)
-		a.sel[layer] = omnikv.Select(scores, a.kCap, forced, a.sel[layer], a.tmp)
-	} else {
-		a.sel[layer] = omnikv.SinkRecentSelection(a.n, a.kCap, a.sel[layer])
+// okvSelect runs at a filter layer after its attention: it records the window queries and, for the decoding
+// sequences, scores the candidates, selects, and starts the gathers of the newly selected rows of every
+// sparse layer that uses this selection.
+func (m *Model) okvSelect(st *State, layer int, store *compute.KVStore, idx int) {
+	c, d := &m.okv, m.dev
+	if c.Selector.Scores() && c.Selector != omnikv.Last {
+		st.observe = compute.Observe{Q: st.q, Batch: st.full, States: st.obsStates[layer]}
+		d.Observe(&st.observe)
 	}
-	fetchRows, fetchSlots, used := a.slots[layer].Update(a.sel[layer])
-	// Slots of the generated tokens follow the selection slots.
-	a.attnSel[layer] = append(a.attnSel[layer][:0], used...)
-	for g := 0; g <= a.step; g++ {
-		a.attnSel[layer] = append(a.attnSel[layer], int32(a.kCap+g))
+	if st.okvDecode == 0 {
+		return
 	}
-	elem := int64(2)
-	if p := seq.Pages(layer); len(p) > 0 && p[0].K32 != nil {
-		elem = 4
+	mode := compute.SelHeadMax
+	switch {
+	case c.Selector == omnikv.SinkRecent:
+		mode = compute.SelSinkRecent
+	case c.Selector != omnikv.Last:
+		mode = compute.SelScores
+		st.scores = compute.SelectScores{Store: store, Layer: idx, Batch: st.full, States: st.selStates[layer],
+			Alpha: st.alphaW, Softmax: c.Selector.Softmax(), Heads: m.Heads, KVHeads: m.KVHeads, HeadDim: m.HeadDim,
+			Scale: float32(1 / math.Sqrt(float64(m.HeadDim)))}
+		d.SelectScores(&st.scores)
 	}
-	rowBytes := 2 * int64(m.KVDim()) * elem
+	st.choose = compute.Select{Mode: mode, States: st.selStates[layer], Forced: st.forced, Step: st.stepNo}
+	d.Select(&st.choose)
+	pool := st.pool
 	for l := layer + 1; l < m.Layers && m.plan.Kinds[l] != omnikv.Filter; l++ {
-		if m.plan.Source[l] != layer {
+		if m.plan.Source[l] != layer || m.plan.Kinds[l] != omnikv.Sparse {
 			continue
 		}
-		m.dev.GatherKV(a.staging[l], seq.PageSize(), fetchSlots, seq.Pages(l), seq.PageSize(), fetchRows)
-		a.stats.RowsFetched += int64(len(fetchRows))
-		a.stats.BytesFetched += int64(len(fetchRows)) * rowBytes
-		a.stats.LastRows += len(fetchRows)
+		src, si := pool.Layer(l)
+		stage, di := pool.Staging(l)
+		st.gather = compute.Gather{Src: src, SrcLayer: si, SrcBatch: st.full, Dst: stage, DstLayer: di,
+			DstBatch: st.stagePart, States: st.selStates[layer]}
+		st.fences[l] = d.Gather(&st.gather)
 	}
-	a.stats.Selected, a.stats.Candidates = len(a.sel[layer]), a.n
 }

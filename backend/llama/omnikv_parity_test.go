@@ -81,8 +81,8 @@ func runSelections(t *testing.T, dir string, f *parityFile, sel omnikv.Selector)
 	if err != nil {
 		t.Fatal(err)
 	}
-	seq := pool.NewSequence(len(f.Prompt) + len(f.Decode))
-	st := m.NewState(len(f.Prompt), 1)
+	seq := llama.NewSequence(pool, len(f.Prompt)+len(f.Decode))
+	st := m.MustState(len(f.Prompt), 1)
 	if _, err := m.Forward(st, []llama.Step{{Seq: seq, Tokens: f.Prompt}}); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func runSelections(t *testing.T, dir string, f *parityFile, sel omnikv.Selector)
 		if _, err := m.Forward(st, []llama.Step{{Seq: seq, Tokens: []int32{tok}, Decode: true}}); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, slices.Clone(llama.Selected(seq, f.FilterLayer)))
+		out = append(out, slices.Clone(seq.Selected(f.FilterLayer)))
 	}
 	return out
 }

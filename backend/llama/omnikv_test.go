@@ -14,15 +14,15 @@ import (
 
 // decodeLogits runs a prompt then n greedy decode steps and returns the logits of every step (the prompt's
 // last position first). Greedy tokens come from want when given (so that two runs feed the same tokens).
-func decodeLogits(t *testing.T, m *llama.Model, prompt []int32, n int, feed []int32) ([][]float32, []int32, *kvcache.Sequence) {
+func decodeLogits(t *testing.T, m *llama.Model, prompt []int32, n int, feed []int32) ([][]float32, []int32, *llama.Sequence) {
 	t.Helper()
 	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 16,
 		DType: compute.KVF32, Offload: m.OffloadLayers()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	seq := pool.NewSequence(len(prompt) + n + 1)
-	st := m.NewState(len(prompt), 1)
+	seq := llama.NewSequence(pool, len(prompt)+n+1)
+	st := m.MustState(len(prompt), 1)
 	var out [][]float32
 	var toks []int32
 	step := llama.Step{Seq: seq, Tokens: prompt}
@@ -31,7 +31,7 @@ func decodeLogits(t *testing.T, m *llama.Model, prompt []int32, n int, feed []in
 			t.Fatal(err)
 		}
 		l := make([]float32, m.Vocab)
-		m.Device().Read(l, st.Logits, 0)
+		l = m.ReadLogits(st, l)
 		out = append(out, l)
 		next := int32(0)
 		for i, v := range l {
@@ -91,7 +91,7 @@ func TestOmniKVFullBudgetEqualsDense(t *testing.T) {
 					t.Fatalf("step %d: relative difference %.2e from dense > 1e-5", i, d)
 				}
 			}
-			st := llama.Selection(seq)
+			st := seq.Selection()
 			if st.Steps != 24 || st.Selected != len(prompt) || st.Candidates != len(prompt) {
 				t.Fatalf("selection stats %+v", st)
 			}
@@ -125,13 +125,13 @@ func TestOmniKVSmallBudgetSelects(t *testing.T) {
 	if !differs {
 		t.Fatal("a 32-token budget over 200 tokens gave dense logits at every step: selection is not applied")
 	}
-	sel := llama.Selected(seq, 1)
+	sel := seq.Selected(1)
 	if len(sel) != 32 || !slices.IsSorted(sel) || sel[len(sel)-1] >= 200 {
 		t.Fatalf("selection %v: want 32 ascending prompt indices", sel)
 	}
 	// Uniform forces the newest max(0, window - step) prompt tokens; by the last step that is none, but
 	// the selection stays within the prompt.
-	if st := llama.Selection(seq); st.Candidates != 200 || st.Selected != 32 {
+	if st := seq.Selection(); st.Candidates != 200 || st.Selected != 32 {
 		t.Fatalf("stats %+v", st)
 	}
 }

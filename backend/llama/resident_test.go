@@ -22,7 +22,7 @@ func TestPackedWeightsReleaseFilePages(t *testing.T) {
 	}
 	path := smolModelPath(t)
 	m, seq := smolWithSequence(t, 8)
-	if _, err := m.Forward(m.NewState(4, 1), []llama.Step{{Seq: seq, Tokens: []int32{1, 42, 7}}}); err != nil {
+	if _, err := m.Forward(m.MustState(4, 1), []llama.Step{{Seq: seq, Tokens: []int32{1, 42, 7}}}); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(path)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/omnikv-triton/omnikv-triton/backend/compute/cpu"
+	"github.com/omnikv-triton/omnikv-triton/backend/compute/devices"
 	"github.com/omnikv-triton/omnikv-triton/backend/engine"
 	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
@@ -35,12 +35,17 @@ func NewGenerator(cfg Config, inst Instance, log zerolog.Logger, chat bool) (*Ge
 	if err != nil {
 		return nil, err
 	}
+	device := "cpu"
 	if inst.Kind == KindGPU {
-		return nil, Errorf(CodeUnsupported, "model %q: KIND_GPU instances are not available yet; use KIND_CPU", cfg.Name)
+		device = fmt.Sprintf("cuda:%d", inst.DeviceID)
+	}
+	dev, err := devices.Open(device)
+	if err != nil {
+		return nil, Errorf(CodeUnsupported, "model %q: instance %s (KIND_%v): %w", cfg.Name, inst.Name, inst.Kind, err)
 	}
 	t0 := time.Now()
-	log.Info().Str("weights", o.Weights).Msg("loading model")
-	m, err := llama.Load(o.Weights, cpu.New(), llama.Options{MaxContext: o.MaxContext})
+	log.Info().Str("weights", o.Weights).Str("device", dev.Name()).Msg("loading model")
+	m, err := llama.Load(o.Weights, dev, llama.Options{MaxContext: o.MaxContext})
 	if err != nil {
 		return nil, Errorf(CodeInvalidArg, "model %q: parameter weights: %w", cfg.Name, err)
 	}
@@ -174,7 +179,7 @@ func (g *Generator) Run(ctx context.Context, req *Request, out Sender) error {
 	return g.stream(h, gr, prompt, sess, out)
 }
 
-func seqLen(s *kvcache.Sequence) int {
+func seqLen(s *llama.Sequence) int {
 	if s == nil {
 		return 0
 	}

@@ -19,7 +19,7 @@ type GenOptions struct {
 	Weights       string          // absolute path of the model file or directory (inside the model directory)
 	KVDType       compute.KVDType // kv_dtype: fp16 (default) or fp32
 	MaxContext    int             // max_context: 0 = the model's trained context
-	MaxSequences  int             // max_sequences: sequences decoding at once (default 8)
+	MaxSequences  int             // max_sequences: sequences decoding at once (default 32)
 	MaxTokensCap  int             // max_tokens_cap: largest max_tokens a request may ask (default 4096)
 	DefaultTokens int             // default_max_tokens: when a request gives none (default 256)
 	StepTokens    int             // step_tokens: tokens per forward step incl. prefill chunks (default 256)
@@ -36,7 +36,7 @@ var genKeys = []string{"mode", "weights", "kv_dtype", "max_context", "max_sequen
 // ParseGenOptions reads and validates the generation parameters of cfg. The OmniKV filter layers are checked
 // against the model's depth later, when the model is loaded.
 func ParseGenOptions(cfg Config) (GenOptions, error) {
-	o := GenOptions{KVDType: compute.KVF16, MaxSequences: 8, MaxTokensCap: 4096, DefaultTokens: 256, StepTokens: 256, SessionIdle: 600 * time.Second}
+	o := GenOptions{KVDType: compute.KVF16, MaxSequences: 32, MaxTokensCap: 4096, DefaultTokens: 256, StepTokens: 256, SessionIdle: 600 * time.Second}
 	bad := func(key, format string, a ...any) error {
 		return Errorf(CodeInvalidArg, "model %q: parameter %s: %s", cfg.Name, key, fmt.Sprintf(format, a...))
 	}

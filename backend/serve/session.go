@@ -8,14 +8,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/engine"
-	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
+	"github.com/omnikv-triton/omnikv-triton/backend/llama"
 	"github.com/omnikv-triton/omnikv-triton/backend/sample"
 )
 
 // session is one chat conversation (a Triton sequence): its KV cache and the tokens not yet in it.
 type session struct {
 	key     string
-	seq     *kvcache.Sequence
+	seq     *llama.Sequence
 	conv    int     // tokens in the conversation so far (cached + pending)
 	pending []int32 // generated tokens not yet in the cache (the last answer's last token)
 	busy    bool    // a turn is running

@@ -39,19 +39,24 @@ const filler = "The quick brown fox jumps over the lazy dog while the committee 
 func runBench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	model := fs.String("model", "", "a .gguf file or a Hugging Face model directory")
+	device := addDeviceFlag(fs)
 	ctxList := fs.String("context", "128,2048,8192", "comma-separated context lengths (prompt tokens)")
 	decodeN := fs.Int("decode-tokens", 32, "decode steps timed after each prefill")
 	repeat := fs.Int("repeat", 1, "repeats per context (medians reported)")
 	chunk := fs.Int("chunk", 256, "prefill chunk (tokens per forward call)")
 	kvDType := fs.String("kv-dtype", "fp16", "KV cache element type: fp16 or fp32")
-	asJSON := fs.Bool("json", false, "print one JSON object per context")
+	asJSON := fs.Bool("json", false, "print one JSON object per context (per batch size with --batch)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
-	modes := fs.String("modes", "dense,omnikv", "decode modes measured after each prefill: dense, omnikv or both")
+	modes := fs.String("modes", "dense,omnikv", "decode modes measured after each prefill: dense, omnikv or both (with --batch: dense unless set)")
 	synthetic := fs.Bool("synthetic-kv", false, "fill the KV cache with random rows instead of running the prefill (decode timing at long contexts without the O(n^2) CPU prefill; prefill figures are then not measured)")
+	batchList := fs.String("batch", "", "comma-separated decode batch sizes: that many sequences decode together, one forward call per step")
+	interfere := fs.Int("interfere", 0, "with --batch: through the engine's scheduler, a prompt of this many tokens arrives while the batch decodes; reports the batch's inter-token p50/p99 before and during its prefill")
 	okv := addOKVFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	modesSet := false
+	fs.Visit(func(f *flag.Flag) { modesSet = modesSet || f.Name == "modes" })
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -63,35 +68,42 @@ func runBench(args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	var contexts []int
-	for _, f := range strings.Split(*ctxList, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("--context: bad length %q", f)
-		}
-		contexts = append(contexts, n)
+	contexts, err := positiveList("--context", *ctxList)
+	if err != nil {
+		return err
 	}
-	if *decodeN <= 0 || *repeat <= 0 || *chunk <= 0 {
-		return fmt.Errorf("--decode-tokens, --repeat and --chunk must be > 0")
+	var batches []int
+	if *batchList != "" {
+		if batches, err = positiveList("--batch", *batchList); err != nil {
+			return err
+		}
+		if !modesSet {
+			*modes = "dense"
+		}
+	} else if *interfere > 0 {
+		return fmt.Errorf("--interfere needs --batch")
+	}
+	if *decodeN <= 0 || *repeat <= 0 || *chunk <= 0 || *interfere < 0 {
+		return fmt.Errorf("--decode-tokens, --repeat and --chunk must be > 0, --interfere >= 0")
 	}
 	kvdt, err := compute.ParseKVDType(*kvDType)
 	if err != nil {
 		return fmt.Errorf("--kv-dtype: %w", err)
 	}
-	maxCtx := slices.Max(contexts) + *decodeN
-	m, tok, err := loadModel(*model, 0, false)
+	maxCtx := slices.Max(contexts) + *decodeN + *interfere
+	m, tok, err := loadModel(*model, *device, 0, false)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer func() { m.Close() }()
 	if maxCtx > m.MaxContext {
 		m.Close()
-		if m, tok, err = loadModel(*model, maxCtx, true); err != nil {
+		if m, tok, err = loadModel(*model, *device, maxCtx, true); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "  context raised to %d for the benchmark (beyond the trained length)\n", maxCtx)
 	}
-	ids, err := fillerIDs(tok, maxCtx)
+	ids, err := fillerIDs(tok, maxCtx+64)
 	if err != nil {
 		return err
 	}
@@ -122,121 +134,188 @@ func runBench(args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "  omnikv: %v\n", okvCfg)
 	}
-	store, closeStore, err := okv.store()
+	b := &bench{m: m, ids: ids, decodeN: *decodeN, repeat: *repeat, chunk: *chunk, synthetic: *synthetic, asJSON: *asJSON,
+		okvCfg: okvCfg, kvCfg: kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 64, DType: kvdt, Offload: m.OffloadLayers(), OffloadDir: okv.dir()}}
+	var want []string
+	if wantDense {
+		want = append(want, "dense")
+	}
+	if wantOKV {
+		want = append(want, "omnikv")
+	}
+	switch {
+	case *interfere > 0:
+		return b.interference(batches, contexts, *interfere, want[0])
+	case batches != nil:
+		return b.batches(batches, contexts, want)
+	}
+	return b.single(contexts, want)
+}
+
+// bench is one benchmark run's model and settings.
+type bench struct {
+	m                 *llama.Model
+	ids               []int32 // filler text, longer than any context
+	decodeN, repeat   int
+	chunk             int
+	synthetic, asJSON bool
+	okvCfg            omnikv.Config
+	kvCfg             kvcache.Config
+}
+
+// setMode switches the model between dense and OmniKV decoding.
+func (b *bench) setMode(mode string) error {
+	if mode == "dense" {
+		return b.m.SetOmniKV(omnikv.Config{})
+	}
+	return b.m.SetOmniKV(b.okvCfg)
+}
+
+// fill puts n tokens of context in seq: a chunked prefill of the filler text from offset off, or random KV.
+func (b *bench) fill(st *llama.State, seq *llama.Sequence, n, off int) error {
+	if b.synthetic {
+		return fillRandomKV(b.m, seq, n)
+	}
+	for at := 0; at < n; at += b.chunk {
+		k := min(b.chunk, n-at)
+		if _, err := b.m.Forward(st, []llama.Step{{Seq: seq, Tokens: b.ids[off+at : off+at+k]}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// single measures one sequence per context: prefill, then decode in each mode.
+func (b *bench) single(contexts []int, modes []string) error {
+	m := b.m
+	pool, err := kvcache.NewPool(m.Device(), b.kvCfg)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
-	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 64, DType: kvdt, Offload: m.OffloadLayers(), Store: store})
+	defer pool.Close()
+	st, err := m.NewState(b.chunk, 1)
 	if err != nil {
 		return err
 	}
-	st := m.NewState(*chunk, 1)
-	if !*asJSON {
+	defer st.Free(m)
+	var logits []float32
+	if !b.asJSON {
 		fmt.Printf("%-7s %-8s %14s %12s %16s %10s %12s %10s\n", "mode", "context", "prefill tok/s", "prefill ms", "decode ms/token", "KV MiB", "resident MiB", "RSS MiB")
 	}
 	for _, c := range contexts {
 		var prefills []float64
 		steps := map[string][]float64{}
 		res := map[string]*benchResult{}
-		for r := 0; r < *repeat; r++ {
-			fmt.Fprintf(os.Stderr, "  context %d, run %d/%d: prefill ...", c, r+1, *repeat)
-			seq := pool.NewSequence(c + *decodeN)
+		for r := 0; r < b.repeat; r++ {
+			fmt.Fprintf(os.Stderr, "  context %d, run %d/%d: prefill ...", c, r+1, b.repeat)
+			seq := llama.NewSequence(pool, c+b.decodeN)
+			if err := b.setMode(modes[len(modes)-1]); err != nil {
+				return err
+			}
 			t0 := time.Now()
-			if *synthetic {
-				if err := fillRandomKV(m, seq, c); err != nil {
-					return err
-				}
-			} else {
-				for at := 0; at < c; at += *chunk {
-					n := min(*chunk, c-at)
-					if _, err := m.Forward(st, []llama.Step{{Seq: seq, Tokens: ids[at : at+n]}}); err != nil {
-						return err
-					}
-				}
+			if err := b.fill(st, seq, c, 0); err != nil {
+				return err
 			}
 			prefills = append(prefills, time.Since(t0).Seconds())
 			fmt.Fprintf(os.Stderr, " %.2f s", prefills[len(prefills)-1])
-			for _, mode := range []string{"dense", "omnikv"} {
-				if (mode == "dense" && !wantDense) || (mode == "omnikv" && !wantOKV) {
-					continue
-				}
+			for _, mode := range modes {
 				fmt.Fprintf(os.Stderr, ", %s decode ...", mode)
-				if mode == "dense" {
-					if err := m.SetOmniKV(omnikv.Config{}); err != nil {
-						return err
-					}
-				} else if err := m.SetOmniKV(okvCfg); err != nil {
+				if err := b.setMode(mode); err != nil {
 					return err
 				}
 				seq.Truncate(c)
-				seq.Aux = nil // a fresh turn: every cached token is context
-				next := []int32{ids[c]}
-				for i := 0; i < *decodeN; i++ {
+				seq.ResetSelection() // a fresh turn: every cached token is context
+				next := []int32{b.ids[c]}
+				for i := 0; i < b.decodeN; i++ {
 					t := time.Now()
-					if _, err := m.Forward(st, []llama.Step{{Seq: seq, Tokens: next, Decode: true}}); err != nil {
+					if _, err := m.Forward(st, []llama.Step{{Seq: seq, Tokens: next, Decode: true, GenLimit: b.decodeN}}); err != nil {
 						return err
 					}
+					logits = m.ReadLogits(st, logits)
 					steps[mode] = append(steps[mode], ms(time.Since(t)))
-					next[0] = argmax(st.Logits.Row(0))
+					next[0] = argmax(logits)
 				}
 				all := int64(pool.InUse()) * int64(pool.PageBytes())
-				b := &benchResult{Mode: mode, Context: c, DecodeTokens: *decodeN, KVBytes: all, ResidentKV: all}
+				br := &benchResult{Mode: mode, Context: c, DecodeTokens: b.decodeN, KVBytes: all, ResidentKV: all}
 				if mode == "omnikv" {
-					b.ResidentKV = int64(pool.Resident()) * int64(pool.PageBytes())
-					sel := llama.Selection(seq)
-					b.RowsPerStep = float64(sel.RowsFetched) / float64(max(1, sel.Steps))
+					br.ResidentKV = int64(pool.Resident()) * int64(pool.PageBytes())
+					sel := seq.Selection()
+					br.RowsPerStep = float64(sel.RowsFetched) / float64(max(1, sel.Steps))
 				}
-				res[mode] = b
+				res[mode] = br
 			}
 			fmt.Fprintf(os.Stderr, " done\n")
 			seq.Release()
 		}
-		for _, mode := range []string{"dense", "omnikv"} {
-			b := res[mode]
-			if b == nil {
-				continue
+		for _, mode := range modes {
+			br := res[mode]
+			if !b.synthetic {
+				br.PrefillMS, br.PrefillTokS = median(prefills)*1000, float64(c)/median(prefills)
 			}
-			if !*synthetic {
-				b.PrefillMS, b.PrefillTokS = median(prefills)*1000, float64(c)/median(prefills)
-			}
-			b.DecodeMSPerTok, b.RSSBytes = median(steps[mode]), rss()
-			if *asJSON {
-				out, _ := json.Marshal(b)
+			br.DecodeMSPerTok, br.RSSBytes = median(steps[mode]), rss()
+			if b.asJSON {
+				out, _ := json.Marshal(br)
 				fmt.Println(string(out))
 				continue
 			}
-			fmt.Printf("%-7s %-8d %14.1f %12.1f %16.2f %10.1f %12.1f %10.1f\n", mode, c, b.PrefillTokS, b.PrefillMS, b.DecodeMSPerTok,
-				float64(b.KVBytes)/(1<<20), float64(b.ResidentKV)/(1<<20), float64(b.RSSBytes)/(1<<20))
+			fmt.Printf("%-7s %-8d %14.1f %12.1f %16.2f %10.1f %12.1f %10.1f\n", mode, c, br.PrefillTokS, br.PrefillMS, br.DecodeMSPerTok,
+				float64(br.KVBytes)/(1<<20), float64(br.ResidentKV)/(1<<20), float64(br.RSSBytes)/(1<<20))
 		}
 	}
 	return nil
 }
 
+// positiveList reads "1,2,4" for a flag.
+func positiveList(flagName, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%s: bad value %q", flagName, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
 // fillRandomKV stores n tokens of random keys and values (normal, unit variance) in every layer of seq.
-func fillRandomKV(m *llama.Model, seq *kvcache.Sequence, n int) error {
+func fillRandomKV(m *llama.Model, seq *llama.Sequence, n int) error {
 	const block = 256
 	d := m.Device()
 	r := rand.New(rand.NewPCG(1, uint64(n)))
 	host := make([]float32, block*m.KVDim())
-	k, v := d.NewTensor(block, m.KVDim()), d.NewTensor(block, m.KVDim())
+	k, err := d.NewTensor(compute.F32, block, m.KVDim())
+	if err != nil {
+		return err
+	}
+	defer d.Free(k)
+	v, err := d.NewTensor(compute.F32, block, m.KVDim())
+	if err != nil {
+		return err
+	}
+	defer d.Free(v)
 	if err := seq.Reserve(n); err != nil {
 		return err
 	}
+	slots := make([]int32, block)
 	for at := 0; at < n; at += block {
 		cnt := min(block, n-at)
 		for _, t := range []*compute.Tensor{k, v} {
 			for i := range host {
 				host[i] = float32(r.NormFloat64())
 			}
-			copy(t.F32, host) // CPU device; other devices would Upload
+			d.Write(t, 0, host)
+		}
+		for i := 0; i < cnt; i++ {
+			slots[i] = seq.Slot(at + i)
 		}
 		for l := 0; l < m.Layers; l++ {
-			d.WriteKV(seq.Pages(l), seq.PageSize(), at, k, v, 0, cnt)
+			store, idx := seq.Pool().Layer(l)
+			d.WriteKV(store, idx, k, v, slots[:cnt])
 		}
 	}
 	seq.Commit(n)
-	return nil
+	return d.Err()
 }
 
 // fillerIDs returns n token ids of English filler text.

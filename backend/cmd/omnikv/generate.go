@@ -29,6 +29,7 @@ type generateResult struct {
 func runGenerate(args []string) error {
 	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
 	model := fs.String("model", "", "a .gguf file or a Hugging Face model directory")
+	device := addDeviceFlag(fs)
 	prompt := fs.String("prompt", "", "the prompt text")
 	promptFile := fs.String("prompt-file", "", "read the prompt from this file")
 	maxTokens := fs.Int("max-tokens", 128, "tokens to generate at most")
@@ -70,7 +71,7 @@ func runGenerate(args []string) error {
 		return err
 	}
 
-	m, tok, err := loadModel(*model, 0, *asJSON)
+	m, tok, err := loadModel(*model, *device, 0, *asJSON)
 	if err != nil {
 		return err
 	}
@@ -82,12 +83,7 @@ func runGenerate(args []string) error {
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := okv.store()
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	eng, err := engine.New(m, engine.Options{MaxSequences: 1, KVDType: kvdt, OffloadStore: store})
+	eng, err := engine.New(m, engine.Options{MaxSequences: 1, KVDType: kvdt, OffloadDir: okv.dir()})
 	if err != nil {
 		return err
 	}

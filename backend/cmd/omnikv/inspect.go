@@ -12,10 +12,11 @@ import (
 func runInspect(args []string) error {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	model := fs.String("model", "", "a .gguf file or a Hugging Face model directory")
+	device := addDeviceFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	m, tok, err := loadModel(*model, 0, false)
+	m, tok, err := loadModel(*model, *device, 0, false)
 	if err != nil {
 		return err
 	}

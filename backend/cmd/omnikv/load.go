@@ -1,17 +1,24 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
-	"github.com/omnikv-triton/omnikv-triton/backend/compute/cpu"
+	"github.com/omnikv-triton/omnikv-triton/backend/compute/devices"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
 	"github.com/omnikv-triton/omnikv-triton/backend/tokenizer"
 )
 
-// loadModel opens the model and its tokenizer, reporting progress on stderr.
-func loadModel(path string, maxContext int, quiet bool) (*llama.Model, *tokenizer.Tokenizer, error) {
+// addDeviceFlag adds --device.
+func addDeviceFlag(fs *flag.FlagSet) *string {
+	return fs.String("device", "cpu", "compute device by name: "+strings.Join(devices.Kinds(), ", ")+" (kind:ordinal for several)")
+}
+
+// loadModel opens the model on a device and its tokenizer, reporting progress on stderr.
+func loadModel(path, device string, maxContext int, quiet bool) (*llama.Model, *tokenizer.Tokenizer, error) {
 	if path == "" {
 		return nil, nil, fmt.Errorf("--model is required")
 	}
@@ -21,8 +28,12 @@ func loadModel(path string, maxContext int, quiet bool) (*llama.Model, *tokenize
 			fmt.Fprintf(os.Stderr, format, a...)
 		}
 	}
-	say("loading %s ...\n", path)
-	m, err := llama.Load(path, cpu.New(), llama.Options{MaxContext: maxContext})
+	dev, err := devices.Open(device)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--device: %w", err)
+	}
+	say("loading %s on %s ...\n", path, dev.Name())
+	m, err := llama.Load(path, dev, llama.Options{MaxContext: maxContext})
 	if err != nil {
 		return nil, nil, err
 	}

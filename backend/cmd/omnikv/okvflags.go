@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
 	"github.com/omnikv-triton/omnikv-triton/backend/omnikv"
 )
@@ -63,14 +62,5 @@ func (f *okvFlags) apply(m *llama.Model) error {
 	return m.SetOmniKV(c)
 }
 
-// store returns the offload store the flags ask for (nil: host memory) and its closer.
-func (f *okvFlags) store() (kvcache.Store, func(), error) {
-	if *f.offloadDir == "" {
-		return nil, func() {}, nil
-	}
-	fs, err := kvcache.NewFileStore(*f.offloadDir)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--offload-dir: %w", err)
-	}
-	return fs, func() { fs.Close() }, nil
-}
+// dir returns the offload directory the flags ask for ("": host memory).
+func (f *okvFlags) dir() string { return *f.offloadDir }

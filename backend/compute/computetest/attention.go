@@ -88,17 +88,120 @@ func contains(sel []int32, tok int) bool {
 	return false
 }
 
+// kvSeq is one sequence's keys and values written into one layer of a store, its pages scattered.
+type kvSeq struct {
+	blocks []int32   // page ids, in token order
+	k, v   []float32 // (length, kvDim) the values the cache holds (fp16-rounded for an fp16 cache)
+}
+
+// newStore returns a device-tier store of layers layers with pages pages.
+func newStore(t testing.TB, dev compute.Device, spec compute.KVSpec, layers, pages int) *compute.KVStore {
+	t.Helper()
+	st, err := dev.NewKVStore(spec, layers, compute.TierDevice, compute.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.GrowKVStore(st, pages); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// slotsOf returns the store slots of tokens [from, to) of a sequence whose pages are blocks.
+func slotsOf(blocks []int32, page, from, to int) []int32 {
+	s := make([]int32, 0, to-from)
+	for i := from; i < to; i++ {
+		s = append(s, blocks[i/page]*int32(page)+int32(i%page))
+	}
+	return s
+}
+
+// writeSeq writes length random tokens (keys scaled by sk) into layer of st on the pages blocks, in two
+// WriteKV calls, and returns what the cache holds.
+func writeSeq(t testing.TB, dev compute.Device, r *rand.Rand, st *compute.KVStore, layer int, blocks []int32, length int, sk float64) kvSeq {
+	t.Helper()
+	kvDim, page := st.Spec.KVDim, st.Spec.PageTokens
+	k, v := randVec(r, length*kvDim, sk), randVec(r, length*kvDim, 1)
+	if st.Spec.DType == compute.KVF16 { // the reference sees what the cache stores
+		for i := range k {
+			k[i] = weights.F16ToF32(weights.F32ToF16(k[i]))
+			v[i] = weights.F16ToF32(weights.F32ToF16(v[i]))
+		}
+	}
+	half := length / 2
+	for _, part := range [][2]int{{0, half}, {half, length}} {
+		n := part[1] - part[0]
+		if n == 0 {
+			continue
+		}
+		kt := upload(t, dev, n, kvDim, k[part[0]*kvDim:part[1]*kvDim])
+		vt := upload(t, dev, n, kvDim, v[part[0]*kvDim:part[1]*kvDim])
+		dev.WriteKV(st, layer, kt, vt, slotsOf(blocks, page, part[0], part[1]))
+	}
+	return kvSeq{blocks: blocks, k: k, v: v}
+}
+
+// scattered returns n distinct page ids below total, in random order.
+func scattered(r *rand.Rand, n, total int) []int32 {
+	b := make([]int32, n)
+	for i, p := range r.Perm(total)[:n] {
+		b[i] = int32(p)
+	}
+	return b
+}
+
+// batchOf sets up a batch: seqs[i] = {qStart, qRows, pos0, len} and its pages.
+func batchOf(dev compute.Device, seqs [][4]int, blocks [][]int32) *compute.Batch {
+	d := compute.BatchDesc{BlockOff: []int32{0}}
+	for i, s := range seqs {
+		d.QStart = append(d.QStart, int32(s[0]))
+		d.QRows = append(d.QRows, int32(s[1]))
+		d.Pos0 = append(d.Pos0, int32(s[2]))
+		d.Len = append(d.Len, int32(s[3]))
+		d.Blocks = append(d.Blocks, blocks[i]...)
+		d.BlockOff = append(d.BlockOff, int32(len(d.Blocks)))
+	}
+	b := dev.NewBatch()
+	dev.SetBatch(b, &d)
+	return b
+}
+
+// attendState returns a selection state whose attention list is sel.
+func attendState(t testing.TB, dev compute.Device, kvHeads, qDim int, sel []int32) *compute.SelState {
+	t.Helper()
+	s, err := dev.NewSelState(compute.SelSpec{Window: 1, QDim: qDim, KVHeads: kvHeads})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.SetAttend(s, sel)
+	return s
+}
+
+// attnCase is one sequence of an attention test.
+type attnCase struct {
+	name           string
+	length, rows   int // tokens cached (incl. the query rows), query rows (the newest ones)
+	sel            []int32
+	dt             compute.KVDType
+	scaleK, scaleQ float64
+	heads, kvHeads int // 6, 2 when zero
+	hd, page       int // 16, 4 when zero
+}
+
+func (tc *attnCase) shape() (heads, kvHeads, hd, page int) {
+	heads, kvHeads, hd, page = 6, 2, 16, 4
+	if tc.heads != 0 {
+		heads, kvHeads = tc.heads, tc.kvHeads
+	}
+	if tc.hd != 0 {
+		hd, page = tc.hd, tc.page
+	}
+	return
+}
+
 func testAttention(t *testing.T, dev compute.Device) {
 	r := rand.New(rand.NewPCG(11, 12))
-	for _, tc := range []struct {
-		name           string
-		length, rows   int // tokens cached (incl. the query rows), query rows (the newest ones)
-		sel            []int32
-		dt             compute.KVDType
-		scaleK, scaleQ float64
-		heads, kvHeads int // 6, 2 when zero
-		hd, page       int // 16, 4 when zero
-	}{
+	for _, tc := range []attnCase{
 		{name: "decode", length: 13, rows: 1, dt: compute.KVF32},
 		{name: "prefill", length: 9, rows: 9, dt: compute.KVF32},
 		{name: "chunk", length: 21, rows: 5, dt: compute.KVF32},
@@ -128,50 +231,98 @@ func testAttention(t *testing.T, dev compute.Device) {
 		{name: "mha", length: 300, rows: 7, dt: compute.KVF16, heads: 4, kvHeads: 4, hd: 32, page: 16},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			heads, kvHeads, hd, page := 6, 2, 16, 4
-			if tc.heads != 0 {
-				heads, kvHeads = tc.heads, tc.kvHeads
-			}
-			if tc.hd != 0 {
-				hd, page = tc.hd, tc.page
-			}
+			heads, kvHeads, hd, page := tc.shape()
 			kvDim := kvHeads * hd
 			sk, sq := tc.scaleK, tc.scaleQ
 			if sk == 0 {
 				sk, sq = 1, 1
 			}
-			k, v := randVec(r, tc.length*kvDim, sk), randVec(r, tc.length*kvDim, 1)
-			if tc.dt == compute.KVF16 { // the reference sees what the cache stores
-				for i := range k {
-					k[i] = weights.F16ToF32(weights.F32ToF16(k[i]))
-					v[i] = weights.F16ToF32(weights.F32ToF16(v[i]))
-				}
-			}
+			npages := (tc.length + page - 1) / page
+			st := newStore(t, dev, compute.KVSpec{PageTokens: page, KVDim: kvDim, DType: tc.dt}, 2, npages+3)
+			kv := writeSeq(t, dev, r, st, 1, scattered(r, npages, npages+3), tc.length, sk)
 			q := randVec(r, tc.rows*heads*hd, sq)
-			pages := make([]*compute.KVPage, (tc.length+page-1)/page)
-			for i := range pages {
-				pages[i] = dev.NewKVPage(page, kvDim, tc.dt)
-			}
-			// Write the cache in two calls from tensors of different row offsets.
-			kt, vt := dev.Upload(tc.length, kvDim, k), dev.Upload(tc.length, kvDim, v)
-			half := tc.length / 2
-			dev.WriteKV(pages, page, 0, kt, vt, 0, half)
-			dev.WriteKV(pages, page, half, kt, vt, half, tc.length-half)
 			pos0 := tc.length - tc.rows
-			qt := dev.Upload(tc.rows+2, heads*hd, append(make([]float32, 2*heads*hd), q...))
-			out := dev.NewTensor(tc.rows+2, heads*hd)
+			qt := upload(t, dev, tc.rows+2, heads*hd, append(make([]float32, 2*heads*hd), q...))
+			out := tensor(t, dev, tc.rows+2, heads*hd)
 			scale := 1 / math.Sqrt(float64(hd))
-			dev.Attend(&compute.Attention{
-				Q: qt, Out: out, Row0: 2, Rows: tc.rows, Pos0: pos0, Heads: heads, KVHeads: kvHeads, HeadDim: hd,
-				Scale: float32(scale), Pages: pages, Page: page, Len: tc.length, Sel: tc.sel,
-			})
-			want := refAttention(q, k, v, tc.rows, pos0, heads, kvHeads, hd, scale, tc.sel)
-			got := make([]float32, tc.rows*heads*hd)
-			for i := 0; i < tc.rows; i++ {
-				dev.Read(got[i*heads*hd:(i+1)*heads*hd], out, 2+i)
+			a := &compute.Attention{
+				Q: qt, Out: out, Store: st, Layer: 1, Batch: batchOf(dev, [][4]int{{2, tc.rows, pos0, tc.length}}, [][]int32{kv.blocks}),
+				Heads: heads, KVHeads: kvHeads, HeadDim: hd, Scale: float32(scale),
 			}
+			if tc.sel != nil {
+				a.Sel = []*compute.SelState{attendState(t, dev, kvHeads, heads*hd, tc.sel)}
+			}
+			dev.Attend(a)
+			want := refAttention(q, kv.k, kv.v, tc.rows, pos0, heads, kvHeads, hd, scale, tc.sel)
+			got := read(dev, out, tc.rows+2)[2*heads*hd:]
 			closeTo(t, fmt.Sprintf("attention %s", tc.name), got, want, 2e-6)
 		})
+	}
+}
+
+// testAttentionBatch runs sequences of different lengths, query rows and selections (a decode batch, prefill
+// chunks, a sparse layer's staging, a sequence with no query rows) in one call, on one store, and checks
+// each against the reference and, bit for bit, against the same sequence attended alone.
+func testAttentionBatch(t *testing.T, dev compute.Device) {
+	r := rand.New(rand.NewPCG(35, 36))
+	const heads, kvHeads, hd, page = 9, 3, 64, 16
+	kvDim, qd := kvHeads*hd, heads*hd
+	for _, dt := range []compute.KVDType{compute.KVF16, compute.KVF32} {
+		seqs := []attnCase{
+			{length: 40, rows: 1}, {length: 700, rows: 1}, {length: 1300, rows: 1},
+			{length: 90, rows: 13}, {length: 33, rows: 0}, {length: 1200, rows: 1, sel: everyNth(1200, 5, 1)},
+			{length: 600, rows: 1, sel: runs(600, 1, 0, 4, 100, 300)}, {length: 2, rows: 2}, {length: 64, rows: 1},
+		}
+		total := 0
+		for _, s := range seqs {
+			total += (s.length + page - 1) / page
+		}
+		st := newStore(t, dev, compute.KVSpec{PageTokens: page, KVDim: kvDim, DType: dt}, 3, total)
+		perm := scattered(r, total, total)
+		var desc [][4]int
+		var blocks [][]int32
+		var kvs []kvSeq
+		var states []*compute.SelState
+		rows := 0
+		for _, s := range seqs {
+			np := (s.length + page - 1) / page
+			kv := writeSeq(t, dev, r, st, 2, perm[:np], s.length, 1)
+			perm = perm[np:]
+			kvs = append(kvs, kv)
+			blocks = append(blocks, kv.blocks)
+			desc = append(desc, [4]int{rows, s.rows, s.length - s.rows, s.length})
+			rows += s.rows
+			var sel *compute.SelState
+			if s.sel != nil {
+				sel = attendState(t, dev, kvHeads, qd, s.sel)
+			}
+			states = append(states, sel)
+		}
+		q := randVec(r, rows*qd, 1)
+		qt := upload(t, dev, rows, qd, q)
+		out := tensor(t, dev, rows, qd)
+		scale := float32(1 / math.Sqrt(hd))
+		dev.Attend(&compute.Attention{Q: qt, Out: out, Store: st, Layer: 2, Batch: batchOf(dev, desc, blocks),
+			Heads: heads, KVHeads: kvHeads, HeadDim: hd, Scale: scale, Sel: states})
+		got := read(dev, out, rows)
+		for i, s := range seqs {
+			if s.rows == 0 {
+				continue
+			}
+			d := desc[i]
+			mine := got[d[0]*qd : (d[0]+d[1])*qd]
+			want := refAttention(q[d[0]*qd:(d[0]+d[1])*qd], kvs[i].k, kvs[i].v, s.rows, d[2], heads, kvHeads, hd, float64(scale), s.sel)
+			closeTo(t, fmt.Sprintf("%v: batch sequence %d", dt, i), mine, want, 2e-6)
+			alone := tensor(t, dev, s.rows, qd)
+			dev.Attend(&compute.Attention{Q: upload(t, dev, s.rows, qd, q[d[0]*qd:]), Out: alone, Store: st, Layer: 2,
+				Batch: batchOf(dev, [][4]int{{0, s.rows, d[2], d[3]}}, [][]int32{blocks[i]}), Heads: heads, KVHeads: kvHeads,
+				HeadDim: hd, Scale: scale, Sel: states[i : i+1]})
+			for j, v := range read(dev, alone, s.rows) {
+				if math.Float32bits(v) != math.Float32bits(mine[j]) {
+					t.Fatalf("%v: sequence %d value %d: %v in the batch, %v alone", dt, i, j, mine[j], v)
+				}
+			}
+		}
 	}
 }
 
@@ -180,42 +331,43 @@ func testHeadMax(t *testing.T, dev compute.Device) {
 	for _, tc := range []struct{ heads, kvHeads, hd, n int }{{9, 3, 64, 700}, {6, 2, 16, 50}, {32, 2, 16, 130}, {4, 4, 8, 9}} {
 		t.Run(fmt.Sprintf("h%d_kv%d_n%d", tc.heads, tc.kvHeads, tc.n), func(t *testing.T) {
 			const page = 16
-			kvDim := tc.kvHeads * tc.hd
-			k, v := randVec(r, tc.n*kvDim, 1), randVec(r, tc.n*kvDim, 1)
-			pages := make([]*compute.KVPage, (tc.n+page-1)/page)
-			for i := range pages {
-				pages[i] = dev.NewKVPage(page, kvDim, compute.KVF32)
-			}
-			dev.WriteKV(pages, page, 0, dev.Upload(tc.n, kvDim, k), dev.Upload(tc.n, kvDim, v), 0, tc.n)
-			q := randVec(r, tc.heads*tc.hd, 1)
+			kvDim, qd := tc.kvHeads*tc.hd, tc.heads*tc.hd
+			np := (tc.n + page - 1) / page
+			st := newStore(t, dev, compute.KVSpec{PageTokens: page, KVDim: kvDim, DType: compute.KVF32}, 1, np)
+			kv := writeSeq(t, dev, r, st, 0, scattered(r, np, np), tc.n, 1)
+			q := randVec(r, qd, 1)
 			scale := 1 / math.Sqrt(float64(tc.hd))
-			hm := make([]float32, tc.kvHeads*tc.n)
-			out := dev.NewTensor(1, tc.heads*tc.hd)
-			dev.Attend(&compute.Attention{Q: dev.Upload(1, tc.heads*tc.hd, q), Out: out, Rows: 1, Pos0: tc.n - 1,
-				Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.hd, Scale: float32(scale), Pages: pages, Page: page,
-				Len: tc.n, HeadMax: hm})
-			group := tc.heads / tc.kvHeads
-			want := make([]float32, len(hm))
-			for kvh := 0; kvh < tc.kvHeads; kvh++ {
-				for tok := 0; tok < tc.n; tok++ {
-					best := math.Inf(-1)
-					for g := 0; g < group; g++ {
-						h := kvh*group + g
-						var s float64
-						for d := 0; d < tc.hd; d++ {
-							s += float64(q[h*tc.hd+d]) * float64(k[tok*kvDim+kvh*tc.hd+d])
-						}
-						best = math.Max(best, s*scale)
-					}
-					want[kvh*tc.n+tok] = float32(best)
-				}
+			state, err := dev.NewSelState(compute.SelSpec{Window: 1, QDim: qd, KVHeads: tc.kvHeads})
+			if err != nil {
+				t.Fatal(err)
 			}
-			closeTo(t, "head max", hm, want, 2e-6)
+			cand := tc.n - 1 // the context before the query's own token
+			dev.BeginTurn(state, cand, cand, tc.n)
+			b := batchOf(dev, [][4]int{{0, 1, tc.n - 1, tc.n}}, [][]int32{kv.blocks})
+			out := tensor(t, dev, 1, qd)
+			a := &compute.Attention{Q: upload(t, dev, 1, qd, q), Out: out, Store: st, Batch: b, Heads: tc.heads,
+				KVHeads: tc.kvHeads, HeadDim: tc.hd, Scale: float32(scale), HeadMax: []*compute.SelState{state}}
+			dev.Attend(a)
+			dev.Select(&compute.Select{Mode: compute.SelHeadMax, States: []*compute.SelState{state}, Forced: []int32{0}, Step: []int32{0}})
+			group := tc.heads / tc.kvHeads
+			want := make([]float32, cand)
+			for tok := range want {
+				best := math.Inf(-1)
+				for h := 0; h < tc.heads; h++ {
+					var s float64
+					for d := 0; d < tc.hd; d++ {
+						s += float64(q[h*tc.hd+d]) * float64(kv.k[tok*kvDim+(h/group)*tc.hd+d])
+					}
+					best = math.Max(best, s*scale)
+				}
+				want[tok] = float32(best)
+			}
+			closeTo(t, "head max scores", dev.ReadSel(state).Scores, want, 2e-6)
 			// The attention itself is unchanged by asking for HeadMax.
-			plain := dev.NewTensor(1, tc.heads*tc.hd)
-			dev.Attend(&compute.Attention{Q: dev.Upload(1, tc.heads*tc.hd, q), Out: plain, Rows: 1, Pos0: tc.n - 1,
-				Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.hd, Scale: float32(scale), Pages: pages, Page: page, Len: tc.n})
-			closeTo(t, "attention with HeadMax", out.F32, plain.F32, 0)
+			plain := tensor(t, dev, 1, qd)
+			a.Out, a.HeadMax = plain, nil
+			dev.Attend(a)
+			closeTo(t, "attention with HeadMax", read(dev, out, 1), read(dev, plain, 1), 0)
 		})
 	}
 }

@@ -13,16 +13,49 @@ import (
 // Run runs the whole suite on dev.
 func Run(t *testing.T, dev compute.Device) {
 	t.Run("MatMul", func(t *testing.T) { testMatMul(t, dev) })
+	t.Run("MatMulBatchInvariant", func(t *testing.T) { testMatMulBatchInvariant(t, dev) })
 	t.Run("MatMuls", func(t *testing.T) { testMatMuls(t, dev) })
 	t.Run("Embed", func(t *testing.T) { testEmbed(t, dev) })
 	t.Run("RMSNorm", func(t *testing.T) { testRMSNorm(t, dev) })
 	t.Run("RoPE", func(t *testing.T) { testRoPE(t, dev) })
 	t.Run("SwiGLUAdd", func(t *testing.T) { testSwiGLUAdd(t, dev) })
+	t.Run("CopyRows", func(t *testing.T) { testCopyRows(t, dev) })
 	t.Run("Attention", func(t *testing.T) { testAttention(t, dev) })
+	t.Run("AttentionBatch", func(t *testing.T) { testAttentionBatch(t, dev) })
 	t.Run("HeadMax", func(t *testing.T) { testHeadMax(t, dev) })
 	t.Run("SelectScores", func(t *testing.T) { testSelectScores(t, dev) })
-	t.Run("GatherKV", func(t *testing.T) { testGatherKV(t, dev) })
-	t.Run("GatherKVMany", func(t *testing.T) { testGatherKVMany(t, dev) })
+	t.Run("Select", func(t *testing.T) { testSelect(t, dev) })
+	t.Run("Gather", func(t *testing.T) { testGather(t, dev) })
+	t.Run("GatherMany", func(t *testing.T) { testGatherMany(t, dev) })
+	t.Run("Free", func(t *testing.T) { testFree(t, dev) })
+	if err := dev.Sync(); err != nil {
+		t.Fatalf("device error after the suite: %v", err)
+	}
+}
+
+// tensor allocates a float32 tensor, failing the test on error.
+func tensor(t testing.TB, dev compute.Device, rows, cols int) *compute.Tensor {
+	t.Helper()
+	x, err := dev.NewTensor(compute.F32, rows, cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// upload allocates a (rows, cols) tensor holding data (rows*cols values).
+func upload(t testing.TB, dev compute.Device, rows, cols int, data []float32) *compute.Tensor {
+	t.Helper()
+	x := tensor(t, dev, rows, cols)
+	dev.Write(x, 0, data[:rows*cols])
+	return x
+}
+
+// read returns the first rows rows of x.
+func read(dev compute.Device, x *compute.Tensor, rows int) []float32 {
+	out := make([]float32, rows*x.Cols)
+	dev.Read(out, x)
+	return out
 }
 
 func randVec(r *rand.Rand, n int, scale float64) []float32 {
@@ -112,13 +145,10 @@ func testMatMul(t *testing.T, dev compute.Device) {
 						want[i*sz.rows+j], mag[i*sz.rows+j] = s, a
 					}
 				}
-				xt := dev.Upload(sz.n+1, sz.cols, x)
-				out := dev.NewTensor(sz.n+1, sz.rows)
+				xt := upload(t, dev, sz.n+1, sz.cols, append(x, make([]float32, sz.cols)...))
+				out := tensor(t, dev, sz.n+1, sz.rows)
 				dev.MatMul(out, xt, w, sz.n)
-				got := make([]float32, sz.n*sz.rows)
-				for i := 0; i < sz.n; i++ {
-					dev.Read(got[i*sz.rows:(i+1)*sz.rows], out, i)
-				}
+				got := read(dev, out, sz.n)
 				for i, w := range want {
 					if d := math.Abs(float64(got[i]) - w); !(d <= 1e-5*mag[i]) {
 						t.Fatalf("element %d (token %d, row %d) = %g, want %g: error %.2e > 1e-5 x Σ|x·w| = %.2e",
@@ -151,16 +181,16 @@ func testMatMuls(t *testing.T, dev compute.Device) {
 			outs := make([]*compute.Tensor, len(set))
 			for i, s := range set {
 				ws[i], vals[i] = weight(t, dev, r, s.typ, s.rows, cols)
-				outs[i] = dev.NewTensor(n+1, s.rows)
+				outs[i] = tensor(t, dev, n+1, s.rows)
 				name += fmt.Sprintf("/%v:%d", s.typ, s.rows)
 			}
 			t.Run(name, func(t *testing.T) {
 				x := randVec(r, n*cols, 1)
-				dev.MatMuls(outs, dev.Upload(n+1, cols, x), ws, n)
+				dev.MatMuls(outs, upload(t, dev, n, cols, x), ws, n)
 				for i, s := range set {
-					got := make([]float32, s.rows)
+					all := read(dev, outs[i], n)
 					for tk := 0; tk < n; tk++ {
-						dev.Read(got, outs[i], tk)
+						got := all[tk*s.rows : (tk+1)*s.rows]
 						for j := range got {
 							var want, mag float64
 							for k := 0; k < cols; k++ {
@@ -183,11 +213,11 @@ func testEmbed(t *testing.T, dev compute.Device) {
 	for _, typ := range []weights.DType{weights.F32, weights.F16, weights.Q8_0, weights.Q4_1} {
 		w, vals := weight(t, dev, r, typ, 10, 64)
 		ids := []int32{9, 0, 3, 3}
-		out := dev.NewTensor(len(ids), 64)
+		out := tensor(t, dev, len(ids), 64)
 		dev.Embed(out, w, ids)
-		row := make([]float32, 64)
+		all := read(dev, out, len(ids))
 		for i, id := range ids {
-			dev.Read(row, out, i)
+			row := all[i*64 : (i+1)*64]
 			closeTo(t, fmt.Sprintf("embed %v row %d", typ, id), row, vals[int(id)*64:int(id+1)*64], 0)
 		}
 	}
@@ -211,8 +241,9 @@ func testRMSNorm(t *testing.T, dev compute.Device) {
 	r := rand.New(rand.NewPCG(5, 6))
 	const n, cols = 3, 96
 	x, g := randVec(r, n*cols, 2), randVec(r, cols, 1)
-	out := dev.NewTensor(n, cols)
-	dev.RMSNorm(out, dev.Upload(n, cols, x), vecWeight(t, dev, g), 1e-5, n)
+	out := tensor(t, dev, n, cols)
+	dev.RMSNorm(out, upload(t, dev, n, cols, x), vecWeight(t, dev, g), 1e-5, n)
+	all := read(dev, out, n)
 	for i := 0; i < n; i++ {
 		var ss float64
 		for _, v := range x[i*cols : (i+1)*cols] {
@@ -223,9 +254,7 @@ func testRMSNorm(t *testing.T, dev compute.Device) {
 		for j := range want {
 			want[j] = float32(float64(x[i*cols+j]) * inv * float64(g[j]))
 		}
-		got := make([]float32, cols)
-		dev.Read(got, out, i)
-		closeTo(t, "rmsnorm", got, want, 1e-6)
+		closeTo(t, "rmsnorm", all[i*cols:(i+1)*cols], want, 1e-6)
 	}
 }
 
@@ -243,9 +272,10 @@ func testRoPE(t *testing.T, dev compute.Device) {
 	for _, inter := range []bool{false, true} {
 		x := randVec(r, 2*heads*hd, 1)
 		pos := []int32{5, 13}
-		xt := dev.Upload(2, heads*hd, x)
-		rope := &compute.RoPE{Heads: heads, HeadDim: hd, Table: dev.Upload(positions, hd, table), Interleaved: inter}
+		xt := upload(t, dev, 2, heads*hd, x)
+		rope := &compute.RoPE{Heads: heads, HeadDim: hd, Table: upload(t, dev, positions, hd, table), Interleaved: inter}
 		dev.ApplyRoPE(xt, rope, pos, 2)
+		all := read(dev, xt, 2)
 		for i, p := range pos {
 			want := make([]float32, heads*hd)
 			for h := 0; h < heads; h++ {
@@ -260,9 +290,7 @@ func testRoPE(t *testing.T, dev compute.Device) {
 					want[i1] = float32(x1*math.Cos(a) + x0*math.Sin(a))
 				}
 			}
-			got := make([]float32, heads*hd)
-			dev.Read(got, xt, i)
-			closeTo(t, fmt.Sprintf("rope interleaved=%v", inter), got, want, 1e-6)
+			closeTo(t, fmt.Sprintf("rope interleaved=%v", inter), all[i*heads*hd:(i+1)*heads*hd], want, 1e-6)
 		}
 	}
 }
@@ -270,15 +298,54 @@ func testRoPE(t *testing.T, dev compute.Device) {
 func testSwiGLUAdd(t *testing.T, dev compute.Device) {
 	r := rand.New(rand.NewPCG(9, 10))
 	g, u := randVec(r, 40, 3), randVec(r, 40, 1)
-	gt, ut := dev.Upload(2, 20, g), dev.Upload(2, 20, u)
+	gt, ut := upload(t, dev, 2, 20, g), upload(t, dev, 2, 20, u)
 	dev.SwiGLU(gt, ut, 2)
 	dev.Add(gt, ut, 2)
 	want := make([]float32, 40)
 	for i := range want {
 		want[i] = float32(float64(g[i])/(1+math.Exp(-float64(g[i])))*float64(u[i]) + float64(u[i]))
 	}
-	got := make([]float32, 40)
-	dev.Read(got[:20], gt, 0)
-	dev.Read(got[20:], gt, 1)
-	closeTo(t, "swiglu+add", got, want, 1e-6)
+	closeTo(t, "swiglu+add", read(dev, gt, 2), want, 1e-6)
+}
+
+func testCopyRows(t *testing.T, dev compute.Device) {
+	r := rand.New(rand.NewPCG(31, 32))
+	x := randVec(r, 5*7, 1)
+	dst := tensor(t, dev, 4, 7)
+	dev.CopyRows(dst, upload(t, dev, 5, 7, x), []int32{4, 0, 4, 2})
+	got := read(dev, dst, 4)
+	for i, src := range []int{4, 0, 4, 2} {
+		closeTo(t, fmt.Sprintf("copy rows: row %d", i), got[i*7:(i+1)*7], x[src*7:(src+1)*7], 0)
+	}
+}
+
+// testMatMulBatchInvariant checks that a token's output does not depend on the tokens it is batched with:
+// bit for bit, each of n tokens alone and all n in one call, for the types and shapes a decode batch uses.
+// (A serving engine whose outputs change with the batch gives a request different answers under load.)
+func testMatMulBatchInvariant(t *testing.T, dev compute.Device) {
+	r := rand.New(rand.NewPCG(33, 34))
+	for _, typ := range []weights.DType{weights.Q4_1, weights.Q8_0, weights.Q4_0, weights.F16, weights.F32} {
+		for _, sz := range []struct{ rows, cols int }{{64, 256}, {48, 576}} {
+			w, _ := weight(t, dev, r, typ, sz.rows, sz.cols)
+			const most = 33
+			x := randVec(r, most*sz.cols, 1)
+			alone := make([]float32, most*sz.rows)
+			one := tensor(t, dev, 1, sz.rows)
+			for i := 0; i < most; i++ {
+				dev.MatMul(one, upload(t, dev, 1, sz.cols, x[i*sz.cols:(i+1)*sz.cols]), w, 1)
+				copy(alone[i*sz.rows:], read(dev, one, 1))
+			}
+			xt := upload(t, dev, most, sz.cols, x)
+			out := tensor(t, dev, most, sz.rows)
+			for _, n := range []int{2, 3, 4, 5, 7, 8, 9, 16, 17, 32, 33} {
+				dev.MatMul(out, xt, w, n)
+				got := read(dev, out, n)
+				for i, v := range got {
+					if math.Float32bits(v) != math.Float32bits(alone[i]) {
+						t.Fatalf("%v %dx%d: batch of %d, token %d, row %d = %v, alone %v", typ, sz.rows, sz.cols, n, i/sz.rows, i%sz.rows, v, alone[i])
+					}
+				}
+			}
+		}
+	}
 }

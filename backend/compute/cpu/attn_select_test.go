@@ -30,21 +30,44 @@ func TestSelectScoresLong(t *testing.T) {
 					k[i] = weights.F16ToF32(weights.F32ToF16(k[i]))
 				}
 			}
-			pages := make([]*compute.KVPage, (tc.n+page-1)/page)
-			for i := range pages {
-				pages[i] = d.NewKVPage(page, kvDim, tc.dt)
+			np := (tc.n + page - 1) / page
+			st, err := d.NewKVStore(compute.KVSpec{PageTokens: page, KVDim: kvDim, DType: tc.dt}, 1, compute.TierDevice, compute.StoreOptions{})
+			if err != nil {
+				t.Fatal(err)
 			}
-			d.WriteKV(pages, page, 0, d.Upload(tc.n, kvDim, k), d.Upload(tc.n, kvDim, k), 0, tc.n)
+			if err := d.GrowKVStore(st, np); err != nil {
+				t.Fatal(err)
+			}
+			kt := d.Tensor(tc.n, kvDim)
+			copy(f32(kt), k)
+			desc := compute.BatchDesc{QStart: []int32{0}, QRows: []int32{int32(tc.w)}, Pos0: []int32{0}, Len: []int32{int32(tc.n)}, BlockOff: []int32{0, int32(np)}}
+			slots := make([]int32, tc.n)
+			for i := range slots {
+				slots[i] = int32(i)
+			}
+			for i := 0; i < np; i++ {
+				desc.Blocks = append(desc.Blocks, int32(i))
+			}
+			d.WriteKV(st, 0, kt, kt, slots)
+			b := d.NewBatch()
+			d.SetBatch(b, &desc)
 			q := randF32(r, tc.w*heads*hd)
+			qt := d.Tensor(tc.w, heads*hd)
+			copy(f32(qt), q)
+			state, err := d.NewSelState(compute.SelSpec{Window: tc.w, QDim: heads * hd, KVHeads: kvHeads})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Observe(&compute.Observe{Q: qt, Batch: b, States: []*compute.SelState{state}})
+			d.BeginTurn(state, tc.n, tc.n, tc.n)
 			alpha := make([]float32, tc.w)
 			for i := range alpha {
 				alpha[i] = 1 / float32(i+1)
 			}
 			scale := 1 / math.Sqrt(hd)
-			out := make([]float32, tc.n)
-			d.SelectScores(&compute.SelectScores{Q: d.Upload(tc.w, heads*hd, q), Rows: tc.w, Alpha: alpha,
-				Softmax: tc.softmax, Heads: heads, KVHeads: kvHeads, HeadDim: hd, Scale: float32(scale),
-				Pages: pages, Page: page, N: tc.n, Out: out})
+			d.SelectScores(&compute.SelectScores{Store: st, Batch: b, States: []*compute.SelState{state}, Alpha: alpha,
+				Softmax: tc.softmax, Heads: heads, KVHeads: kvHeads, HeadDim: hd, Scale: float32(scale)})
+			out := d.ReadSel(state).Scores
 
 			want := make([]float64, tc.n)
 			l := make([]float64, tc.n)

@@ -4,8 +4,8 @@ import "math"
 
 // blockSmall is block for few query-head rows (m < 16; rows >= m rows of q, o and s, a multiple of 4 and
 // >= roundUp(m, 3)): scores s (rows, nbPad) row-major, so that the softmax passes run along tokens.
-func (t *attnTask) blockSmall(w *attnScratch, r0, m, rows, jb, nb int) {
-	a, hd, group := t.a, t.hd, t.group
+func (t *attnTask) blockSmall(w *attnScratch, sq *attnSeq, r0, m, rows, jb, nb int) {
+	hd, group := t.hd, t.group
 	nbPad := roundUp(nb, 12)
 	s := w.s[:rows*nbPad]
 	m4 := roundUp(m, 4)
@@ -17,21 +17,21 @@ func (t *attnTask) blockSmall(w *attnScratch, r0, m, rows, jb, nb int) {
 	clear(s[m4*nbPad:])
 
 	ninf := float32(math.Inf(-1))
-	first := a.Pos0 + r0 // the newest position every row of the task sees
+	first := sq.pos0 + r0 // the newest position every row of the task sees
 	o := w.o[:rows*hd]
 	for i := 0; i < m; i++ {
 		row := s[i*nbPad : (i+1)*nbPad]
 		lim, n := first+i/group, nb // row i sees the first n tokens of the block
-		if a.Sel != nil {
-			if int(a.Sel[jb+nb-1]) > lim {
-				n = countVisible(a.Sel[jb:jb+nb], lim)
+		if sq.sel != nil {
+			if int(sq.sel[jb+nb-1]) > lim {
+				n = countVisible(sq.sel[jb:jb+nb], lim)
 			}
 		} else {
 			n = max(0, min(nb, lim-jb+1))
 		}
-		bm := rowScaleMax(row[:n], a.Scale)
-		if a.HeadMax != nil { // one query row, no Sel: row i is query head i of this KV head
-			hm := a.HeadMax[w.kvh*a.Len+jb : w.kvh*a.Len+jb+n]
+		bm := rowScaleMax(row[:n], t.a.Scale)
+		if sq.hm != nil && !sq.headMaxSep { // one query row, no selection: row i is query head i of this KV head
+			hm := sq.hm.headMax[w.kvh*sq.len+jb : w.kvh*sq.len+jb+n]
 			for j, v := range row[:n] {
 				hm[j] = max(hm[j], v)
 			}

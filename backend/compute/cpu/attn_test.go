@@ -111,15 +111,17 @@ func TestAttnSoftmaxPasses(t *testing.T) {
 // TestAttendNoAllocs checks that Attend and SelectScores allocate nothing once their scratch has grown.
 func TestAttendNoAllocs(t *testing.T) {
 	d := New()
-	for _, sh := range []struct{ length, rows int }{{3000, 1}, {600, 100}} {
-		a := attnCase(d, sh.length, sh.rows, compute.KVF16)
-		d.Attend(a)
-		if n := testing.AllocsPerRun(5, func() { d.Attend(a) }); n != 0 {
-			t.Errorf("Attend %d rows over %d tokens: %v allocations per call, want 0", sh.rows, sh.length, n)
+	for _, sh := range []struct{ length, rows, seqs int }{{3000, 1, 1}, {600, 100, 1}, {300, 1, 12}} {
+		lengths := make([]int, sh.seqs)
+		for i := range lengths {
+			lengths[i] = sh.length
 		}
-		s := &compute.SelectScores{Q: a.Q, Rows: min(4, sh.rows), Alpha: []float32{1, 1, 1, 1}, Softmax: true,
-			Heads: a.Heads, KVHeads: a.KVHeads, HeadDim: a.HeadDim, Scale: a.Scale, Pages: a.Pages, Page: a.Page,
-			N: sh.length, Out: make([]float32, sh.length)}
+		f := newAttnFixture(d, lengths, sh.rows, compute.KVF16)
+		d.Attend(f.a)
+		if n := testing.AllocsPerRun(5, func() { d.Attend(f.a) }); n != 0 {
+			t.Errorf("Attend %d x %d rows over %d tokens: %v allocations per call, want 0", sh.seqs, sh.rows, sh.length, n)
+		}
+		s := selectFixture(d, sh.length, min(4, sh.rows))
 		d.SelectScores(s)
 		if n := testing.AllocsPerRun(5, func() { d.SelectScores(s) }); n != 0 {
 			t.Errorf("SelectScores over %d tokens: %v allocations per call, want 0", sh.length, n)
@@ -157,8 +159,10 @@ func TestDot4x3(t *testing.T) {
 }
 
 // TestAttendPlan pins the work split: prefill chunks split query rows only; decode over a long context
-// splits the tokens so that every worker has several tasks; short contexts are not split.
+// splits the tokens so that every worker has several tasks; short contexts are not split. A sequence's plan
+// is its own: batched with others, it is planned the same.
 func TestAttendPlan(t *testing.T) {
+	d := New()
 	for _, tc := range []struct {
 		length, rows, rowBlocks int
 		split                   bool
@@ -166,16 +170,23 @@ func TestAttendPlan(t *testing.T) {
 		{2048, 256, 8, 8*benchKVHeads < 4*poolWorkers()}, // 24 tasks already: split only on many cores
 		{8192, 1, 1, true}, {32768, 1, 1, true}, {600, 1, 1, false}, {3000, 5, 1, true},
 	} {
-		var task attnTask
-		a := &compute.Attention{Rows: tc.rows, Pos0: tc.length - tc.rows, Heads: benchHeads, KVHeads: benchKVHeads,
-			HeadDim: benchHD, Page: benchPage, Len: tc.length}
-		task.plan(a)
-		if task.rowBlocks != tc.rowBlocks || (task.splits > 1) != tc.split {
-			t.Errorf("%d rows over %d tokens: %d row blocks, %d splits; want %d row blocks, split %v",
-				tc.rows, tc.length, task.rowBlocks, task.splits, tc.rowBlocks, tc.split)
-		}
-		if task.splits > 1 && (task.splits-1)*task.splitLen >= tc.length {
-			t.Errorf("%d tokens: %d splits of %d leave an empty split", tc.length, task.splits, task.splitLen)
+		for _, seqs := range []int{1, 3} {
+			lengths := make([]int, seqs)
+			for i := range lengths {
+				lengths[i] = tc.length
+			}
+			f := newAttnFixture(d, lengths, tc.rows, compute.KVF16)
+			var task attnTask
+			task.plan(f.a)
+			for _, sq := range task.seqs {
+				if sq.rowBlocks != tc.rowBlocks || (sq.splits > 1) != tc.split {
+					t.Errorf("%d x %d rows over %d tokens: %d row blocks, %d splits; want %d row blocks, split %v",
+						seqs, tc.rows, tc.length, sq.rowBlocks, sq.splits, tc.rowBlocks, tc.split)
+				}
+				if sq.splits > 1 && (sq.splits-1)*sq.splitLen >= tc.length {
+					t.Errorf("%d tokens: %d splits of %d leave an empty split", tc.length, sq.splits, sq.splitLen)
+				}
+			}
 		}
 	}
 }

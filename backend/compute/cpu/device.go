@@ -9,12 +9,24 @@ import (
 	"github.com/omnikv-triton/omnikv-triton/backend/weights"
 )
 
+func init() {
+	compute.Register("cpu", func(ordinal int) (compute.Device, error) {
+		if ordinal != 0 {
+			return nil, fmt.Errorf("there is one CPU device (cpu or cpu:0), not %d", ordinal)
+		}
+		return New(), nil
+	})
+}
+
 // Device is the CPU compute device. The zero value is ready to use. One goroutine at a time may run
-// operations on a Device (the engine's scheduler); use one Device per engine.
+// operations on a Device (the engine's scheduler); use one Device per engine. Ops run when called, spread
+// over the process's worker pool, so fences are always complete.
 type Device struct {
+	err    error      // the sticky error (see compute.Device): the CPU device has no asynchronous failures yet
 	attn   attnTask   // Attend's reusable task and per-worker scratch
 	sel    selectTask // SelectScores's reusable task and logits buffer
-	gather gatherTask // GatherKV's reusable task
+	choose chooseTask // Select's reusable task
+	gather gatherTask // Gather's reusable task
 	swiglu swigluTask // SwiGLU's reusable task
 }
 
@@ -26,16 +38,83 @@ var _ compute.Device = (*Device)(nil)
 // Name implements compute.Device.
 func (*Device) Name() string { return "cpu" }
 
-// NewTensor implements compute.Device.
-func (*Device) NewTensor(rows, cols int) *compute.Tensor {
-	return &compute.Tensor{Rows: rows, Cols: cols, F32: make([]float32, rows*cols)}
+// Err implements compute.Device.
+func (d *Device) Err() error { return d.err }
+
+// Sync implements compute.Device: ops have already run.
+func (d *Device) Sync() error { return d.err }
+
+// Tensors keep their storage in Handle: a []float32 (F32) or []int32 (I32).
+
+// f32 returns the storage of a float32 tensor.
+func f32(t *compute.Tensor) []float32 {
+	v, ok := t.Handle.([]float32)
+	if !ok {
+		panic(fmt.Sprintf("cpu: tensor (%d, %d) of %v is not a CPU float32 tensor", t.Rows, t.Cols, t.DType))
+	}
+	return v
 }
 
-// Upload implements compute.Device.
-func (d *Device) Upload(rows, cols int, data []float32) *compute.Tensor {
-	t := d.NewTensor(rows, cols)
-	copy(t.F32, data)
+// rowOf returns row i of a float32 tensor.
+func rowOf(t *compute.Tensor, i int) []float32 { return f32(t)[i*t.Cols : (i+1)*t.Cols] }
+
+// NewTensor implements compute.Device.
+func (*Device) NewTensor(dt compute.DType, rows, cols int) (*compute.Tensor, error) {
+	if rows < 0 || cols < 0 {
+		return nil, fmt.Errorf("cpu: tensor shape (%d, %d)", rows, cols)
+	}
+	t := &compute.Tensor{Rows: rows, Cols: cols, DType: dt}
+	switch dt {
+	case compute.F32:
+		t.Handle = make([]float32, rows*cols)
+	case compute.I32:
+		t.Handle = make([]int32, rows*cols)
+	default:
+		return nil, fmt.Errorf("cpu: tensor type %v", dt)
+	}
+	return t, nil
+}
+
+// Tensor allocates a float32 tensor; for tests and tools that hold a *Device.
+func (d *Device) Tensor(rows, cols int) *compute.Tensor {
+	t, err := d.NewTensor(compute.F32, rows, cols)
+	if err != nil {
+		panic(err)
+	}
 	return t
+}
+
+// Write implements compute.Device.
+func (*Device) Write(t *compute.Tensor, row0 int, src []float32) {
+	dst := f32(t)
+	if len(src)%max(1, t.Cols) != 0 || row0 < 0 || row0*t.Cols+len(src) > len(dst) {
+		panic(fmt.Sprintf("cpu write: %d values at row %d of a (%d, %d) tensor", len(src), row0, t.Rows, t.Cols))
+	}
+	copy(dst[row0*t.Cols:], src)
+}
+
+// Read implements compute.Device.
+func (*Device) Read(dst []float32, t *compute.Tensor) {
+	src := f32(t)
+	if len(dst) > len(src) || len(dst)%max(1, t.Cols) != 0 {
+		panic(fmt.Sprintf("cpu read: %d values from a (%d, %d) tensor", len(dst), t.Rows, t.Cols))
+	}
+	copy(dst, src)
+}
+
+// weight is a bound weight's storage.
+type weight struct {
+	data   []byte        // (Rows, RowBytes(Cols)) row-major GGML blocks: the memory-mapped file, or a copy
+	packed *packedWeight // the packed copy that matmuls read, or nil
+}
+
+// weightOf returns the storage of a weight bound by a CPU device.
+func weightOf(w *compute.Weight) *weight {
+	s, ok := w.Handle.(*weight)
+	if !ok {
+		panic(fmt.Sprintf("cpu: weight %s is not bound to a CPU device", w.Name))
+	}
+	return s
 }
 
 // Bind implements compute.Device: the weight keeps pointing at the tensor's bytes (memory-mapped file).
@@ -55,37 +134,53 @@ func (*Device) Bind(t *weights.Tensor) (*compute.Weight, error) {
 	if t.Type == weights.F32 && len(data) > 0 && uintptr(unsafe.Pointer(&data[0]))%4 != 0 {
 		data = append(make([]byte, 0, len(data)+4), data...) // a fresh allocation is 8-byte aligned
 	}
-	w := &compute.Weight{Name: t.Name, Type: t.Type, Rows: rows, Cols: cols, Data: data}
+	s := &weight{data: data}
+	w := &compute.Weight{Name: t.Name, Type: t.Type, Rows: rows, Cols: cols, Handle: s}
 	if packKernels() && canPack(t.Type, rows, cols) {
-		// Matmuls read the packed copy (Handle); Data stays for row lookups (the embedding), so the
-		// file's pages of this tensor are released until such a lookup touches them again.
+		// Matmuls read the packed copy; data stays for row lookups (the embedding), so the file's pages of
+		// this tensor are released until such a lookup touches them again.
 		p, err := packShared(data, t.Type, rows, cols)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
 		}
-		w.Handle = p
+		s.packed = p
 		t.DropPages()
 	}
 	return w, nil
 }
 
-// NewKVPage implements compute.Device.
-func (*Device) NewKVPage(page, kvDim int, dt compute.KVDType) *compute.KVPage {
-	if dt == compute.KVF32 {
-		return &compute.KVPage{K32: make([]float32, page*kvDim), V32: make([]float32, page*kvDim)}
+// Free implements compute.Device: memory is the garbage collector's; a mapped store is unmapped.
+func (*Device) Free(obj any) {
+	switch o := obj.(type) {
+	case *compute.Tensor:
+		o.Handle = nil
+	case *compute.Weight:
+		o.Handle = nil
+	case *compute.KVStore:
+		if s, ok := o.Handle.(*kvStore); ok {
+			s.free()
+		}
+		o.Handle, o.Pages = nil, 0
+	case *compute.Batch:
+		o.Handle = nil
+	case *compute.SelState:
+		o.Handle = nil
+	case nil:
+	default:
+		panic(fmt.Sprintf("cpu free: %T is not a device object", obj))
 	}
-	return &compute.KVPage{K16: make([]uint16, page*kvDim), V16: make([]uint16, page*kvDim)}
 }
-
-// Read implements compute.Device.
-func (*Device) Read(dst []float32, t *compute.Tensor, i int) { copy(dst, t.Row(i)) }
 
 // Embed implements compute.Device.
 func (*Device) Embed(out *compute.Tensor, table *compute.Weight, ids []int32) {
+	data := weightOf(table).data
 	rb, _ := table.Type.RowBytes(table.Cols)
 	for i, id := range ids {
-		row := table.Data[int(id)*rb : (int(id)+1)*rb]
-		if err := weights.DequantizeRow(table.Type, row, out.Row(i)); err != nil {
+		if id < 0 || int(id) >= table.Rows {
+			panic(fmt.Sprintf("embed %s: id %d outside [0, %d)", table.Name, id, table.Rows))
+		}
+		row := data[int(id)*rb : (int(id)+1)*rb]
+		if err := weights.DequantizeRow(table.Type, row, rowOf(out, i)); err != nil {
 			panic(fmt.Sprintf("embed %s: %v", table.Name, err))
 		}
 	}
@@ -94,16 +189,17 @@ func (*Device) Embed(out *compute.Tensor, table *compute.Weight, ids []int32) {
 // MatMul implements compute.Device.
 func (*Device) MatMul(out, x *compute.Tensor, w *compute.Weight, n int) {
 	checkShapes(out, x, w, n)
-	if p, ok := w.Handle.(*packedWeight); ok {
-		matmulPacked(out.F32[:n*w.Rows], x.F32[:n*w.Cols], n, p)
+	s := weightOf(w)
+	if s.packed != nil {
+		matmulPacked(f32(out)[:n*w.Rows], f32(x)[:n*w.Cols], n, s.packed)
 		return
 	}
-	matmul(out.F32[:n*w.Rows], x.F32[:n*w.Cols], n, w.Data, w.Type, w.Rows, w.Cols)
+	matmul(f32(out)[:n*w.Rows], f32(x)[:n*w.Cols], n, s.data, w.Type, w.Rows, w.Cols)
 }
 
 // checkShapes panics unless out (>= n, w.Rows) = x (>= n, w.Cols) · wᵀ fits.
 func checkShapes(out, x *compute.Tensor, w *compute.Weight, n int) {
-	if x.Cols != w.Cols || out.Cols != w.Rows || n > x.Rows || n > out.Rows {
+	if x.Cols != w.Cols || out.Cols != w.Rows || n > x.Rows || n > out.Rows || n < 0 {
 		panic(fmt.Sprintf("matmul %s: x (%d, %d), out (%d, %d), w (%d, %d), n %d", w.Name, x.Rows, x.Cols, out.Rows, out.Cols, w.Rows, w.Cols, n))
 	}
 }
@@ -111,8 +207,8 @@ func checkShapes(out, x *compute.Tensor, w *compute.Weight, n int) {
 // maxShared is the most weights MatMuls runs as one loop.
 const maxShared = 4
 
-// MatMuls implements compute.Device: packed weights in a decode (n < 3) run as one parallel loop over all
-// their rows with x encoded once (matmulPackedShared); anything else runs weight by weight.
+// MatMuls implements compute.Device: packed weights run as one parallel loop over all their rows with x
+// encoded once (matmulPackedShared); anything else runs weight by weight.
 func (d *Device) MatMuls(outs []*compute.Tensor, x *compute.Tensor, ws []*compute.Weight, n int) {
 	if len(outs) != len(ws) {
 		panic(fmt.Sprintf("matmuls: %d outputs for %d weights", len(outs), len(ws)))
@@ -122,12 +218,12 @@ func (d *Device) MatMuls(outs []*compute.Tensor, x *compute.Tensor, ws []*comput
 	fuse := n > 0 && len(ws) > 1 && len(ws) <= maxShared
 	for i, w := range ws {
 		checkShapes(outs[i], x, w, n)
-		p, ok := w.Handle.(*packedWeight)
-		if !ok || n >= prefillMinTokens(p.typ) {
+		p := weightOf(w).packed
+		if p == nil {
 			fuse = false
 		}
 		if fuse {
-			ps[i], os[i] = p, outs[i].F32[:n*w.Rows]
+			ps[i], os[i] = p, f32(outs[i])[:n*w.Rows]
 		}
 	}
 	if !fuse {
@@ -136,14 +232,14 @@ func (d *Device) MatMuls(outs []*compute.Tensor, x *compute.Tensor, ws []*comput
 		}
 		return
 	}
-	matmulPackedShared(os[:len(ws)], x.F32[:n*x.Cols], n, ps[:len(ws)])
+	matmulPackedShared(os[:len(ws)], f32(x)[:n*x.Cols], n, ps[:len(ws)])
 }
 
 // AddBias implements compute.Device.
 func (*Device) AddBias(x *compute.Tensor, b *compute.Weight, n int) {
 	bias := vector(b)
 	for i := 0; i < n; i++ {
-		row := x.Row(i)
+		row := rowOf(x, i)
 		for j := range row {
 			row[j] += bias[j]
 		}
@@ -155,14 +251,14 @@ func vector(w *compute.Weight) []float32 {
 	if w.Type != weights.F32 || w.Rows != 1 {
 		panic(fmt.Sprintf("weight %s: want a float32 vector, have %v (%d, %d)", w.Name, w.Type, w.Rows, w.Cols))
 	}
-	return f32s(w.Data)
+	return f32s(weightOf(w).data)
 }
 
 // RMSNorm implements compute.Device.
 func (*Device) RMSNorm(out, x *compute.Tensor, w *compute.Weight, eps float32, n int) {
 	g := vector(w)
 	for i := 0; i < n; i++ {
-		in, o := x.Row(i), out.Row(i)
+		in, o := rowOf(x, i), rowOf(out, i)
 		ss := sumSquaresF64(in)
 		r := float32(1 / math.Sqrt(float64(float32(ss/float64(len(in)))+eps)))
 		mulScaleF32(o, g, in, r)
@@ -173,9 +269,9 @@ func (*Device) RMSNorm(out, x *compute.Tensor, w *compute.Weight, eps float32, n
 func (*Device) ApplyRoPE(x *compute.Tensor, r *compute.RoPE, pos []int32, n int) {
 	half := r.HeadDim / 2
 	for i := 0; i < n; i++ {
-		tab := r.Table.Row(int(pos[i]))
+		tab := rowOf(r.Table, int(pos[i]))
 		cos, sin := tab[:half], tab[half:]
-		row := x.Row(i)
+		row := rowOf(x, i)
 		for h := 0; h < r.Heads; h++ {
 			v := row[h*r.HeadDim : (h+1)*r.HeadDim]
 			if r.Interleaved {
@@ -195,7 +291,7 @@ func (*Device) ApplyRoPE(x *compute.Tensor, r *compute.RoPE, pos []int32, n int)
 // the worker pool.
 func (d *Device) SwiGLU(gate, up *compute.Tensor, n int) {
 	t := &d.swiglu
-	t.g, t.u = gate.F32[:n*gate.Cols], up.F32[:n*up.Cols]
+	t.g, t.u = f32(gate)[:n*gate.Cols], f32(up)[:n*up.Cols]
 	parallelFor((len(t.g)+swigluChunk-1)/swigluChunk, t)
 	t.g, t.u = nil, nil
 }
@@ -222,26 +318,19 @@ func (t *swigluTask) run(lo, hi int) {
 
 // Add implements compute.Device.
 func (*Device) Add(dst, src *compute.Tensor, n int) {
-	d, s := dst.F32[:n*dst.Cols], src.F32[:n*src.Cols]
+	d, s := f32(dst)[:n*dst.Cols], f32(src)[:n*src.Cols]
 	for i := range d {
 		d[i] += s[i]
 	}
 }
 
-// WriteKV implements compute.Device.
-func (*Device) WriteKV(pages []*compute.KVPage, page int, start int, k, v *compute.Tensor, row0, n int) {
-	kvDim := k.Cols
-	for i := 0; i < n; i++ {
-		t := start + i
-		p, off := pages[t/page], (t%page)*kvDim
-		kr, vr := k.Row(row0+i), v.Row(row0+i)
-		if p.K32 != nil {
-			copy(p.K32[off:off+kvDim], kr)
-			copy(p.V32[off:off+kvDim], vr)
-			continue
-		}
-		cvtF32ToF16(p.K16[off:off+kvDim], kr)
-		cvtF32ToF16(p.V16[off:off+kvDim], vr)
+// CopyRows implements compute.Device.
+func (*Device) CopyRows(dst, src *compute.Tensor, rows []int32) {
+	if dst.Cols != src.Cols || len(rows) > dst.Rows {
+		panic(fmt.Sprintf("cpu copy rows: %d rows of (%d, %d) into (%d, %d)", len(rows), src.Rows, src.Cols, dst.Rows, dst.Cols))
+	}
+	for i, r := range rows {
+		copy(rowOf(dst, i), rowOf(src, int(r)))
 	}
 }
 
@@ -251,9 +340,4 @@ func f32s(b []byte) []float32 {
 		return nil
 	}
 	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4)
-}
-
-// CopyRow implements compute.Device.
-func (*Device) CopyRow(dst *compute.Tensor, di int, src *compute.Tensor, si int) {
-	copy(dst.Row(di), src.Row(si))
 }

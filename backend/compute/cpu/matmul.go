@@ -69,7 +69,7 @@ func checkMatmul(out, x []float32, n int, w []byte, typ weights.DType, rows, col
 // Measured (BenchmarkSmallBatch, GFLOP per CPU-second, one core, noisy): the fused row dots reach ~10-15
 // at n = 1..3; the strip path pays a dequantization per strip and pads a tile row of 2 or 3 tokens to 4,
 // which makes it about even at n = 2, ~20 at n = 3 and 25-40 from n = 4 on.
-func prefillMinTokens(weights.DType) int { return 3 }
+func prefillMinTokens(weights.DType) int { return 1 }
 
 const (
 	stripBytes     = 256 << 10 // dequantized strip size per worker, to stay in L2
@@ -88,11 +88,11 @@ type matmulJob struct {
 	w        []byte    // (rows, rowBytes)
 	rowDot   func(w []byte, x []float32) float32
 	packed   *packedWeight // the weight when it is packed (w is then nil)
-	xq       []byte        // (n, cols/32, 96) packed decode: each token's digits (encodeX)
-	xsc      []float32     // (n, cols/32) packed decode: each token's block scales
-	xs       []float32     // (n, cols/32) packed decode, Q4_1: blockSums of each token
-	xcorr    []int32       // (n, cols/32, 4) packed decode, Q8_0: digitCorrections of each token
-	parts    []packedPart  // packed decode of several weights sharing x (matmulPackedShared), else empty
+	xq       []byte        // (n*cols/32, 96) packed: the tokens' digits (encodeX), in tiles (see tokenBase)
+	xsc      []float32     // (n*cols/32) packed: the tokens' block scales, same order
+	xs       []float32     // (n*cols/32) packed, Q4_1: the tokens' block sums, same order
+	xcorr    []int32       // (n*cols/32, 4) packed, Q8_0: digitCorrections, same order
+	parts    []packedPart  // packed: the weights (one, or several sharing x: matmulPackedShared)
 	dequant  func(dst []float32, w []byte)
 	n        int
 	rows     int
@@ -100,6 +100,7 @@ type matmulJob struct {
 	rowBytes int
 
 	rowChunk  int // decode: rows per chunk
+	rowChunks int // packed: number of row chunks; items = rowChunks * tokBlocks
 	strip     int // prefill: rows per strip, a multiple of 3; 0 selects the decode path
 	strips    int // number of strips
 	tokBlock  int // prefill: tokens per item, a multiple of 4 unless it covers all n
@@ -181,20 +182,14 @@ func (j *matmulJob) growScratch(need int) {
 	}
 }
 
-// scratchLen is the per-worker scratch size: a strip (strip, cols), a padded token tile (4, cols) and its
-// output (4, strip).
-func (j *matmulJob) scratchLen() int { return (j.strip+4)*j.cols + 4*j.strip }
+// scratchLen is the per-worker scratch size: a strip (strip, cols).
+func (j *matmulJob) scratchLen() int { return j.strip * j.cols }
 
 // runW runs decode rows [lo, hi) or prefill items [lo, hi) on the given worker.
 func (j *matmulJob) runW(worker, lo, hi int) {
 	if j.packed != nil {
-		if j.strip == 0 {
-			j.decodePacked(lo, hi)
-			return
-		}
-		sc := j.scratch[worker][:j.packedScratchLen()] // grown by setPacked
 		for it := lo; it < hi; it++ {
-			j.prefillPacked(sc, it/j.tokBlocks, it%j.tokBlocks)
+			j.runPacked(it)
 		}
 		return
 	}
@@ -202,10 +197,9 @@ func (j *matmulJob) runW(worker, lo, hi int) {
 		j.decodeRows(lo, hi)
 		return
 	}
-	sc := j.scratch[worker][:j.scratchLen()] // grown by set
-	s, xpad, opad := sc[:j.strip*j.cols], sc[j.strip*j.cols:(j.strip+4)*j.cols], sc[(j.strip+4)*j.cols:]
+	s := j.scratch[worker][:j.scratchLen()] // grown by set
 	for it := lo; it < hi; it++ {
-		j.prefillItem(s, xpad, opad, it/j.tokBlocks, it%j.tokBlocks)
+		j.prefillItem(s, it/j.tokBlocks, it%j.tokBlocks)
 	}
 }
 
@@ -220,10 +214,11 @@ func (j *matmulJob) decodeRows(lo, hi int) {
 	}
 }
 
-// prefillItem dequantizes strip si into s (strip, cols) and multiplies it with token block tb. A last tile
-// row of fewer than 4 tokens is padded with zeros into xpad (4, cols) and computed into opad (4, strip).
-// Wide rows are taken kStep columns at a time so that a 4-token slice of x stays in L1 across the strip.
-func (j *matmulJob) prefillItem(s, xpad, opad []float32, si, tb int) {
+// prefillItem dequantizes strip si into s (strip, cols) and multiplies it with token block tb: four tokens
+// at a time by the 4x3 micro-kernel, a last one to three one at a time by its one-token form, which
+// computes each output the same way, so that a token's result does not depend on how many tokens the call
+// has. Wide rows are taken kStep columns at a time so that a 4-token slice of x stays in L1 across the strip.
+func (j *matmulJob) prefillItem(s []float32, si, tb int) {
 	rb, cols, rows := j.rowBytes, j.cols, j.rows
 	r0 := si * j.strip
 	nr := min(j.strip, rows-r0)
@@ -235,27 +230,21 @@ func (j *matmulJob) prefillItem(s, xpad, opad []float32, si, tb int) {
 	full := nr / 3 * 3
 	for t := t0; t < t1; t += 4 {
 		m := min(4, t1-t) // tokens in this tile row
-		xt := j.x[t*cols:]
-		ot, ldo := j.out[t*rows+r0:], rows
-		if m < 4 {
-			copy(xpad, j.x[t*cols:(t+m)*cols])
-			clear(xpad[m*cols:])
-			xt, ot, ldo = xpad, opad, j.strip
-		}
 		for kc := 0; kc < cols; kc += j.kStep {
 			kn := min(j.kStep, cols-kc)
 			for r := 0; r < full; r += 3 {
-				tile4x3(ot[r:], ldo, xt[kc:], cols, s[r*cols+kc:], cols, kn, kc > 0)
+				if m == 4 {
+					tile4x3(j.out[t*rows+r0+r:], rows, j.x[t*cols+kc:], cols, s[r*cols+kc:], cols, kn, kc > 0)
+					continue
+				}
+				for u := t; u < t+m; u++ {
+					tile1x3(j.out[u*rows+r0+r:], j.x[u*cols+kc:], s[r*cols+kc:], cols, kn, kc > 0)
+				}
 			}
 		}
 		for r := full; r < nr; r++ { // ragged last rows
-			for u := 0; u < m; u++ {
-				ot[u*ldo+r] = dotF32(xt[u*cols:(u+1)*cols], s[r*cols:(r+1)*cols])
-			}
-		}
-		if m < 4 {
-			for u := 0; u < m; u++ {
-				copy(j.out[(t+u)*rows+r0:(t+u)*rows+r0+nr], opad[u*j.strip:u*j.strip+nr])
+			for u := t; u < t+m; u++ {
+				j.out[u*rows+r0+r] = dotF32(j.x[u*cols:(u+1)*cols], s[r*cols:(r+1)*cols])
 			}
 		}
 	}

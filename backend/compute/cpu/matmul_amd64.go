@@ -54,6 +54,9 @@ func dequantQ4_KAVX(dst []float32, w []byte)
 func dequantQ6_KAVX(dst []float32, w []byte)
 
 //go:noescape
+func tile1x3AVX(out *float32, x *float32, w *float32, ldw int, k int, add bool)
+
+//go:noescape
 func tile4x3AVX(out *float32, ldo int, x *float32, ldx int, w *float32, ldw int, k int, add bool)
 
 // rowDotFunc returns the row dot product for weights of type t (nil if t is not supported).
@@ -174,5 +177,24 @@ func tile4x3(out []float32, ldo int, x []float32, ldx int, w []float32, ldw int,
 		for r := 0; r < 3; r++ {
 			out[t*ldo+r] += dotF32Go(xt, w[r*ldw+k8:r*ldw+k])
 		}
+	}
+}
+
+// tile1x3 is tile4x3 for one token: out[r] (+)= x · w row r for r < 3, each by tile4x3's arithmetic.
+func tile1x3(out []float32, x []float32, w []float32, ldw int, k int, add bool) {
+	if !hasAVX2 {
+		tile1x3Go(out, x, w, ldw, k, add)
+		return
+	}
+	_ = out[2]
+	_ = x[k-1]
+	_ = w[2*ldw+k-1]
+	k8 := k &^ 7
+	tile1x3AVX(&out[0], &x[0], &w[0], ldw, k8, add)
+	if k8 == k {
+		return
+	}
+	for r := 0; r < 3; r++ {
+		out[r] += dotF32Go(x[k8:k], w[r*ldw+k8:r*ldw+k])
 	}
 }

@@ -510,3 +510,44 @@ addstore:
 	TILE_ROW_ADD(Y9, Y10, Y11, X9)
 	VZEROUPPER
 	RET
+
+// func tile1x3AVX(out *float32, x *float32, w *float32, ldw int, k int, add bool)
+// out[r] = sum_{i<k} x[i] * w[r*ldw+i] for r < 3 (added to out when add); k is a multiple of 8. Each
+// output's arithmetic (one accumulator of 8 lanes over k, the same reduction) is tile4x3AVX's for that
+// token, so that a token's result does not depend on the tokens it is computed with.
+TEXT ·tile1x3AVX(SB), NOSPLIT, $0-41
+	MOVQ   out+0(FP), DI
+	MOVQ   x+8(FP), SI
+	MOVQ   w+16(FP), BX
+	MOVQ   ldw+24(FP), R11
+	SHLQ   $2, R11
+	MOVQ   k+32(FP), CX
+	SHRQ   $3, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	TESTQ  CX, CX
+	JE     store1
+
+loop1:
+	VMOVUPS     (SI), Y15
+	VFMADD231PS (BX), Y15, Y0
+	VFMADD231PS (BX)(R11*1), Y15, Y1
+	VFMADD231PS (BX)(R11*2), Y15, Y2
+	ADDQ        $32, BX
+	ADDQ        $32, SI
+	DECQ        CX
+	JNZ         loop1
+
+store1:
+	MOVBLZX add+40(FP), AX
+	TESTL   AX, AX
+	JNE     addstore1
+	TILE_ROW_SUM(Y0, Y1, Y2, X0)
+	VZEROUPPER
+	RET
+
+addstore1:
+	TILE_ROW_ADD(Y0, Y1, Y2, X0)
+	VZEROUPPER
+	RET

@@ -232,3 +232,56 @@ func BenchmarkMatvecModel(b *testing.B) {
 	b.ReportMetric(float64(bytes)/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GB/s")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e3, "ms/step")
 }
+
+// BenchmarkBatchModel is BenchmarkMatvecModel for a decode batch of n tokens: the matmuls of one step of a
+// SmolLM2-135M-shaped model (weights only: no attention), with ms per step and tokens per second.
+func BenchmarkBatchModel(b *testing.B) {
+	const d, ff, kv, layers = 576, 1536, 192, 30
+	rng := rand.New(rand.NewPCG(3, 4))
+	type mat struct {
+		typ        weights.DType
+		rows, cols int
+		w          []byte
+		p          *packedWeight
+	}
+	var mats []mat
+	for l := 0; l < layers; l++ {
+		for _, sh := range [][2]int{{d, d}, {kv, d}, {kv, d}, {d, d}, {ff, d}, {ff, d}, {d, ff}} {
+			mats = append(mats, mat{typ: weights.Q4_1, rows: sh[0], cols: sh[1]})
+		}
+	}
+	mats = append(mats, mat{typ: weights.Q8_0, rows: 49152, cols: d})
+	for i := range mats {
+		m := &mats[i]
+		m.w = randWeights(rng, m.typ, m.rows, m.cols)
+		if packKernels() {
+			p, err := packWeight(m.w, m.typ, m.rows, m.cols)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.p, m.w = p, nil
+		}
+	}
+	for _, n := range []int{1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			x, out := randVec(rng, n*ff), make([]float32, n*49152)
+			step := func() {
+				for _, m := range mats {
+					if m.p != nil {
+						matmulPacked(out[:n*m.rows], x[:n*m.cols], n, m.p)
+					} else {
+						matmul(out[:n*m.rows], x[:n*m.cols], n, m.w, m.typ, m.rows, m.cols)
+					}
+				}
+			}
+			step()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				step()
+			}
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(sec*1e3, "ms/step")
+			b.ReportMetric(float64(n)/sec, "tok/s")
+		})
+	}
+}

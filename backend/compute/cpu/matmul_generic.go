@@ -54,3 +54,7 @@ func dequantFunc(t weights.DType) func(dst []float32, w []byte) {
 func tile4x3(out []float32, ldo int, x []float32, ldx int, w []float32, ldw int, k int, add bool) {
 	tile4x3Go(out, ldo, x, ldx, w, ldw, k, add)
 }
+
+func tile1x3(out []float32, x []float32, w []float32, ldw int, k int, add bool) {
+	tile1x3Go(out, x, w, ldw, k, add)
+}

@@ -296,3 +296,20 @@ func tile4x3Go(out []float32, ldo int, x []float32, ldx int, w []float32, ldw in
 	out[2*ldo], out[2*ldo+1], out[2*ldo+2] = s20, s21, s22
 	out[3*ldo], out[3*ldo+1], out[3*ldo+2] = s30, s31, s32
 }
+
+// tile1x3Go is tile4x3Go for one token, with the same arithmetic per output.
+func tile1x3Go(out []float32, x []float32, w []float32, ldw int, k int, add bool) {
+	x0 := x[:k]
+	w0, w1, w2 := w[:k], w[ldw:ldw+k], w[2*ldw:2*ldw+k]
+	var s00, s01, s02 float32
+	for i := range w0 {
+		a, b, c := w0[i], w1[i], w2[i]
+		s00 += x0[i] * a
+		s01 += x0[i] * b
+		s02 += x0[i] * c
+	}
+	if add {
+		s00, s01, s02 = s00+out[0], s01+out[1], s02+out[2]
+	}
+	out[0], out[1], out[2] = s00, s01, s02
+}

@@ -234,8 +234,8 @@ func TestBlockSums(t *testing.T) {
 			x := randVec(rng, n)
 			got, want := make([]float32, n/32+1), make([]float32, n/32+1)
 			got[n/32], want[n/32] = 42, 42 // past the last block: untouched
-			blockSums(got[:n/32], x)
-			blockSumsGo(want[:n/32], x)
+			blockSums(got[:n/32], x, 1)
+			blockSumsGo(want[:n/32], x, 1)
 			for i := range got {
 				if math.Abs(float64(got[i]-want[i])) > 1e-5*(1+math.Abs(float64(want[i]))) {
 					t.Fatalf("n=%d: xs[%d] = %v, want %v", n, i, got[i], want[i])

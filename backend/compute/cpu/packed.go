@@ -9,11 +9,11 @@ import (
 
 // Packed weights. Bind repacks Q4_1 and Q8_0 matrices whose row count is a multiple of 16 into groups of
 // 16 rows with the rows interleaved, when the CPU has the AVX-512 VNNI kernels that read that layout. A
-// decode step then computes 16 outputs per vector with integer dot products (VPDPBUSD), 64 weights per
-// instruction, against the activations written as three int8 digits per value (see encodeX); a prefill
-// strip dequantizes to (cols, 16) column tiles for an 8-token x 16-row micro-kernel. The byte count is the
-// file's; only the order changes, and Q8_0 values are stored offset by 128 (q XOR 0x80) so that they are
-// the unsigned operand of VPDPBUSD.
+// matmul then computes 16 outputs per vector with integer dot products (VPDPBUSD), 64 weights per
+// instruction, against the activations written as three int8 digits per value (see encodeX), for one token
+// at a time (rowsPacked) or four sharing each loaded weight vector (rowsPacked4), with the same result
+// per token either way. The byte count is the file's; only the order changes, and Q8_0 values are stored
+// offset by 128 (q XOR 0x80) so that they are the unsigned operand of VPDPBUSD.
 //
 // Layout: group g (rows 16g..16g+15), then block b (columns 32b..32b+31), one tile each, tiles in (g, b)
 // order. With r the row within the group, a "dword row" of a 64-byte vector holds 4 bytes of row r at
@@ -119,10 +119,11 @@ type xQuant struct {
 	corr []int32   // (blocks, 4): -128 * the sums of hi, mid and lo digits, then 0 (Q8_0's offset), or nil
 }
 
-// encodeXGo is the portable twin of encodeXAVX512: digits and scales of the len(x)/32 blocks of x.
-func encodeXGo(q []byte, sc []float32, x []float32) {
+// encodeXGo is the portable twin of encodeXAVX512: digits and scales of the len(x)/32 blocks of x, block
+// b's at q[96*b*stride:] and sc[b*stride].
+func encodeXGo(q []byte, sc []float32, x []float32, stride int) {
 	for b := 0; b < len(x)/32; b++ {
-		xb, qb := x[32*b:32*b+32], q[xqBytes*b:xqBytes*(b+1)]
+		xb, qb := x[32*b:32*b+32], q[xqBytes*b*stride:xqBytes*(b*stride+1)]
 		amax := float32(xqFloor)
 		for _, v := range xb {
 			amax = max(amax, float32(math.Abs(float64(v))))
@@ -132,7 +133,7 @@ func encodeXGo(q []byte, sc []float32, x []float32) {
 			hi, mid, lo := xqDigits(int32(math.RoundToEven(float64(v * inv))))
 			qb[k], qb[32+k], qb[64+k] = byte(hi), byte(mid), byte(lo)
 		}
-		sc[b] = amax / xqMax
+		sc[b*stride] = amax / xqMax
 	}
 }
 
@@ -144,8 +145,9 @@ func xqDigits(x int32) (hi, mid, lo int8) {
 	return int8((y - int32(mid)) >> 8), mid, lo
 }
 
-// digitCorrections writes corr[4b..4b+3] = -128 * (the sums of the hi, mid and lo digits of block b), 0:
-// the Q8_0 kernel multiplies the digits with q+128 and starts its sums here.
+// digitCorrections writes corr[4b..4b+3] = -128 * (the sums of the hi, mid and lo digits of block b), 0,
+// for the len(q)/96 blocks of q (blocks of any layout: corr follows q's order): the Q8_0 kernel multiplies
+// the digits with q+128 and starts its sums here.
 func digitCorrections(corr []int32, q []byte) {
 	for b := 0; b < len(q)/xqBytes; b++ {
 		for d := 0; d < 3; d++ {
@@ -164,16 +166,23 @@ func digitCorrections(corr []int32, q []byte) {
 // block and row, the three digit dot products in int32, combined as (256*hi + mid)*256 + lo in float32,
 // times d*s (+ m*sum(x) for Q4_1). The portable twin of rowsPackedQ4_1VNNI and rowsPackedQ8_0VNNI.
 func rowsPackedGo(t weights.DType, out []float32, w []byte, x *xQuant) {
-	tile, nb := packedTileBytes(t), len(x.sc)
+	rowsPackedStrideGo(t, out, w, x.q, x.sc, x.sum, x.corr, len(x.sc), 1)
+}
+
+// rowsPackedStrideGo is rowsPackedGo for nb blocks of activations whose block b is entry b*stride of q (96
+// bytes each), sc, sum (one value each) and corr (four values each).
+func rowsPackedStrideGo(t weights.DType, out []float32, w []byte, q []byte, sc, sum []float32, corr []int32, nb, stride int) {
+	tile := packedTileBytes(t)
 	for g := 0; g < len(out)/packRows; g++ {
 		var acc [packRows]float32
 		for b := 0; b < nb; b++ {
+			e := b * stride
 			tl := w[(g*nb+b)*tile : (g*nb+b+1)*tile]
-			xq := x.q[xqBytes*b : xqBytes*(b+1)]
+			xq := q[xqBytes*e : xqBytes*(e+1)]
 			for r := 0; r < packRows; r++ {
 				var dig [3]int32 // hi, mid, lo
 				if t == weights.Q8_0 {
-					copy(dig[:], x.corr[4*b:4*b+3])
+					copy(dig[:], corr[4*e:4*e+3])
 				}
 				for k := 0; k < 32; k++ {
 					var u int32 // the unsigned VPDPBUSD operand
@@ -187,9 +196,9 @@ func rowsPackedGo(t weights.DType, out []float32, w []byte, x *xQuant) {
 					}
 				}
 				v := (float32(dig[0])*256+float32(dig[1]))*256 + float32(dig[2])
-				acc[r] += v * (f16(le16(tl[2*r:])) * x.sc[b])
+				acc[r] += v * (f16(le16(tl[2*r:])) * sc[e])
 				if t == weights.Q4_1 {
-					acc[r] += f16(le16(tl[32+2*r:])) * x.sum[b]
+					acc[r] += f16(le16(tl[32+2*r:])) * sum[e]
 				}
 			}
 		}
@@ -197,53 +206,9 @@ func rowsPackedGo(t weights.DType, out []float32, w []byte, x *xQuant) {
 	}
 }
 
-// dequantPackedGo writes the 16 rows of one packed group as column tiles: dst[k*16+r] = dequant(W)[r][k]
-// for k < cols (dst holds cols*16 values). Values are bit-identical to weights.DequantizeRow's. The portable
-// twin of dequantPackedQ4_1AVX512 and dequantPackedQ8_0AVX512.
-func dequantPackedGo(t weights.DType, dst []float32, group []byte) {
-	tile, nb := packedTileBytes(t), len(dst)/(32*packRows)
-	for b := 0; b < nb; b++ {
-		tl := group[b*tile : (b+1)*tile]
-		o := dst[b*32*packRows : (b+1)*32*packRows]
-		for r := 0; r < packRows; r++ {
-			d := f16(le16(tl[2*r:]))
-			switch t {
-			case weights.Q4_1:
-				m := f16(le16(tl[32+2*r:]))
-				for c := 0; c < 16; c++ {
-					q := tl[tileQ41(r, c)]
-					o[c*packRows+r] = float32(q&15)*d + m
-					o[(c+16)*packRows+r] = float32(q>>4)*d + m
-				}
-			case weights.Q8_0:
-				for c := 0; c < 32; c++ {
-					o[c*packRows+r] = float32(int8(tl[tileQ80(r, c)]^0x80)) * d
-				}
-			}
-		}
-	}
-}
-
-// gemm8x16Go computes out[t*ldo+r] (+)= sum_{k<cols} x[t*ldx+k] * dq[k*16+r] for t < 8, r < 16: 8 tokens
-// times one dequantized group. The portable twin of gemm8x16AVX512.
-// cols must be even: even and odd k accumulate apart (as the assembly does) and are summed at the end.
-func gemm8x16Go(out []float32, ldo int, x []float32, ldx int, dq []float32, cols int) {
-	for t := 0; t < 8; t++ {
-		var acc [2][packRows]float32
-		xt := x[t*ldx : t*ldx+cols]
-		for k, xv := range xt {
-			col, a := dq[k*packRows:(k+1)*packRows], &acc[k&1]
-			for r := range a {
-				a[r] += xv * col[r]
-			}
-		}
-		for r := range acc[0] {
-			out[t*ldo+r] = acc[0][r] + acc[1][r]
-		}
-	}
-}
-
-// matmulPacked is matmul for a packed weight: out (n, p.rows) = x (n, p.cols) · Wᵀ.
+// matmulPacked is matmul for a packed weight: out (n, p.rows) = x (n, p.cols) · Wᵀ, by the integer decode
+// kernels for every n (a decode batch or a prefill chunk alike): each token's outputs are those of the
+// one-token kernel, bit for bit, whatever it is batched with.
 func matmulPacked(out, x []float32, n int, p *packedWeight) {
 	if n < 0 || len(x) < n*p.cols || len(out) < n*p.rows || len(p.data) < p.rows/packRows*p.groupBytes() {
 		panic(fmt.Sprintf("cpu matmul: packed weight (%d, %d) of %v: x %d, out %d values for n %d", p.rows, p.cols, p.typ, len(x), len(out), n))
@@ -252,41 +217,36 @@ func matmulPacked(out, x []float32, n int, p *packedWeight) {
 		return
 	}
 	j := getJob()
-	j.setPacked(out, x, n, p)
-	if j.strip == 0 {
-		parallelForW(p.rows, j.rowChunk, j)
-	} else {
-		parallelForW(j.strips*j.tokBlocks, 1, j)
-	}
+	j.x, j.n, j.cols, j.packed, j.strip = x, n, p.cols, p, 0
+	j.parts = append(j.parts[:0], packedPart{p: p, out: out})
+	j.encodeTokens(x, n, p.cols, p.typ == weights.Q4_1, p.typ == weights.Q8_0)
+	j.planPacked(p.rows, p.groupBytes())
+	parallelForW(j.rowChunks*j.tokBlocks, 1, j)
+	clear(j.parts)
+	j.parts = j.parts[:0]
 	putJob(j)
 }
 
-// setPacked plans a packed matmul: decode by chunks of whole groups, prefill by strips of whole groups
-// times blocks of tokens (a multiple of 8 unless it covers all n).
-func (j *matmulJob) setPacked(out, x []float32, n int, p *packedWeight) {
-	j.out, j.x, j.w, j.packed = out, x, nil, p
-	j.n, j.rows, j.cols = n, p.rows, p.cols
-	workers := len(j.scratch)
-	groups, gb := p.rows/packRows, p.groupBytes()
-	if n < prefillMinTokens(p.typ) {
-		j.strip = 0
-		j.rowChunk = packedDecodeChunk(groups, gb, n, workers)
-		j.encodeTokens(x, n, p.cols, p.typ == weights.Q4_1, p.typ == weights.Q8_0)
-		return
-	}
-	want := 2 * workers
-	j.strip = min(96, max(packRows, ceilDiv(ceilDiv(p.rows, want), packRows)*packRows))
-	j.strips = ceilDiv(p.rows, j.strip)
-	j.planTokens(want, 8)
-	j.growScratch(j.packedScratchLen())
+// packedTokBlock is the most tokens one work item of a packed matmul takes: their encoded activations
+// (96 bytes per 32 values: 147 KB at 1536 columns) stay in L2 while the item walks its rows.
+const packedTokBlock = 32
+
+// planPacked splits a packed matmul over rows (whole groups of gb bytes) and, beyond packedTokBlock tokens,
+// over blocks of tokens (a multiple of 4).
+func (j *matmulJob) planPacked(rows, gb int) {
+	j.tokBlock = min(j.n, packedTokBlock)
+	j.tokBlocks = ceilDiv(j.n, j.tokBlock)
+	j.rowChunk = packedDecodeChunk(rows/packRows, gb, min(j.n, 4), len(j.scratch), j.tokBlocks)
+	j.rowChunks = ceilDiv(rows, j.rowChunk)
 }
 
-// packedDecodeChunk is the rows per chunk of a packed decode over groups of gb bytes: two chunks per
-// worker, of up to 16*rowChunkBytes of packed weight per token (a group is 6-15 KB at SmolLM2's shapes),
-// so that long sequential runs keep the prefetchers streaming. BenchmarkMatvecModel measured ~5.5 ms per
-// token's weights at four chunks per worker and 64 KB, 5.2-5.3 here, and 7+ ms at 8-16 KB chunks.
-func packedDecodeChunk(groups, gb, n, workers int) int {
-	return packRows * max(1, min(ceilDiv(groups, 2*workers), 16*rowChunkBytes/(gb*n)))
+// packedDecodeChunk is the rows per chunk of a packed decode over groups of gb bytes, for items of n tokens:
+// two chunks per worker (over all token blocks), of up to 16*rowChunkBytes of packed weight per token (a
+// group is 6-15 KB at SmolLM2's shapes), so that long sequential runs keep the prefetchers streaming.
+// BenchmarkMatvecModel measured ~5.5 ms per token's weights at four chunks per worker and 64 KB, 5.2-5.3
+// here, and 7+ ms at 8-16 KB chunks.
+func packedDecodeChunk(groups, gb, n, workers, tokBlocks int) int {
+	return packRows * max(1, min(ceilDiv(groups*tokBlocks, 2*workers), 16*rowChunkBytes/(gb*n)))
 }
 
 // growF32 returns s resliced to n values, reallocated when its capacity is short.
@@ -297,24 +257,35 @@ func growF32(s []float32, n int) []float32 {
 	return s[:n]
 }
 
-// packedScratchLen is the per-worker scratch of a packed prefill: one dequantized group (cols, 16), a
-// padded token tile (8, cols) and its output (8, 16).
-func (j *matmulJob) packedScratchLen() int { return packRows*j.cols + 8*j.cols + 8*packRows }
+// Encoded activations. Tokens [0, 4*(n/4)) are stored in tiles of four, interleaved block by block as
+// rowsPacked4 reads them (xTile); the last n%4 tokens each on their own, as rowsPacked reads them. Either
+// way token t's block b is entry tokenEntry(t, b) of xq (96 bytes each), xsc, xs (one value each) and xcorr
+// (four values each).
 
-// encodeTokens writes the n tokens of x (n, cols) as the packed decode kernels read them (see xQuant),
-// into the job's buffers, with the block sums a Q4_1 weight needs and the digit corrections of Q8_0.
+// tokenBase returns the entry of token t's first block and the entry stride between its blocks.
+func tokenBase(t, n, per int) (base, stride int) {
+	if t < n/4*4 {
+		return t/4*4*per + t%4, 4
+	}
+	return t * per, 1
+}
+
+// encodeTokens writes the n tokens of x (n, cols) as the packed kernels read them (see xQuant, xTile), into
+// the job's buffers, with the block sums a Q4_1 weight needs and the digit corrections of Q8_0.
 func (j *matmulJob) encodeTokens(x []float32, n, cols int, sums, corr bool) {
 	per := cols / 32
 	j.xq = growBytes(j.xq, n*per*xqBytes)
 	j.xsc = growF32(j.xsc, n*per)
 	j.xs, j.xcorr = j.xs[:0], j.xcorr[:0]
-	for t := 0; t < n; t++ {
-		encodeX(j.xq[t*per*xqBytes:(t+1)*per*xqBytes], j.xsc[t*per:(t+1)*per], x[t*cols:(t+1)*cols])
-	}
 	if sums {
 		j.xs = growF32(j.xs, n*per)
-		for t := 0; t < n; t++ {
-			blockSums(j.xs[t*per:(t+1)*per], x[t*cols:(t+1)*cols])
+	}
+	for t := 0; t < n; t++ {
+		base, stride := tokenBase(t, n, per)
+		xt := x[t*cols : (t+1)*cols]
+		encodeX(j.xq[base*xqBytes:], j.xsc[base:], xt, stride)
+		if sums {
+			blockSums(j.xs[base:], xt, stride)
 		}
 	}
 	if corr {
@@ -326,7 +297,21 @@ func (j *matmulJob) encodeTokens(x []float32, n, cols int, sums, corr bool) {
 	}
 }
 
-// token returns token t's encoded activations (set by encodeTokens).
+// tile returns the encoded activations of tokens [4k, 4k+4) (k < n/4).
+func (j *matmulJob) tile(k int) xTile {
+	per := j.cols / 32
+	lo, hi := 4*k*per, 4*(k+1)*per
+	x := xTile{q: j.xq[lo*xqBytes : hi*xqBytes], sc: j.xsc[lo:hi]}
+	if len(j.xs) > 0 {
+		x.sum = j.xs[lo:hi]
+	}
+	if len(j.xcorr) > 0 {
+		x.corr = j.xcorr[4*lo : 4*hi]
+	}
+	return x
+}
+
+// token returns the encoded activations of token t >= 4*(n/4).
 func (j *matmulJob) token(t int) xQuant {
 	per := j.cols / 32
 	x := xQuant{q: j.xq[t*per*xqBytes : (t+1)*per*xqBytes], sc: j.xsc[t*per : (t+1)*per]}
@@ -347,31 +332,37 @@ func growBytes(s []byte, n int) []byte {
 	return s[:n]
 }
 
-// decodePacked computes out[t][r] for rows [lo, hi) (whole groups) and every token; with parts, rows
-// count through the parts' weights in order.
-func (j *matmulJob) decodePacked(lo, hi int) {
-	if len(j.parts) == 0 {
-		j.decodeRange(j.packed, j.out, lo, hi)
-		return
-	}
+// runPacked runs work item it = rowChunk*tokBlocks + tokBlock: rows [lo, hi) (whole groups, counted
+// through the parts' weights in order) for the item's tokens.
+func (j *matmulJob) runPacked(it int) {
+	c, tb := it/j.tokBlocks, it%j.tokBlocks
+	lo, hi := c*j.rowChunk, (c+1)*j.rowChunk
+	t0, t1 := tb*j.tokBlock, min((tb+1)*j.tokBlock, j.n)
 	for _, pt := range j.parts {
 		if a, b := max(lo, pt.row0), min(hi, pt.row0+pt.p.rows); a < b {
-			j.decodeRange(pt.p, pt.out, a-pt.row0, b-pt.row0)
+			j.decodeRange(pt.p, pt.out, a-pt.row0, b-pt.row0, t0, t1)
 		}
 	}
 }
 
-// decodeRange computes out (n, p.rows) rows [lo, hi) of packed weight p for every token.
-func (j *matmulJob) decodeRange(p *packedWeight, out []float32, lo, hi int) {
+// decodeRange computes out (n, p.rows) rows [lo, hi) of packed weight p for tokens [t0, t1): four at a time
+// (rowsPacked4) in the tiles of four, one at a time after them.
+func (j *matmulJob) decodeRange(p *packedWeight, out []float32, lo, hi, t0, t1 int) {
 	gb := p.groupBytes()
 	w := p.data[lo/packRows*gb : hi/packRows*gb]
-	for t := 0; t < j.n; t++ {
+	full := j.n / 4 * 4
+	t := t0
+	for ; t+4 <= min(t1, full); t += 4 {
+		x := j.tile(t / 4)
+		rowsPacked4(p.typ, out[t*p.rows+lo:], p.rows, (hi-lo)/packRows, w, &x)
+	}
+	for ; t < t1; t++ {
 		x := j.token(t)
 		rowsPacked(p.typ, out[t*p.rows+lo:t*p.rows+hi], w, &x)
 	}
 }
 
-// packedPart is one weight of a fused packed decode (matmulPackedShared).
+// packedPart is one weight of a packed matmul: one part for matmulPacked, several for matmulPackedShared.
 type packedPart struct {
 	p    *packedWeight
 	out  []float32 // (n, p.rows)
@@ -379,11 +370,11 @@ type packedPart struct {
 }
 
 // matmulPackedShared is matmulPacked for several packed weights with the same cols that multiply the same
-// x, for n < prefillMinTokens: the tokens are encoded once and all rows run as one parallel loop (one
-// wait for the workers instead of one per weight). outs[i] (n, ps[i].rows) = x (n, cols) · ps[i]ᵀ.
+// x: the tokens are encoded once and all rows run as one parallel loop (one wait for the workers instead of
+// one per weight). outs[i] (n, ps[i].rows) = x (n, cols) · ps[i]ᵀ.
 func matmulPackedShared(outs [][]float32, x []float32, n int, ps []*packedWeight) {
 	cols := ps[0].cols
-	if n <= 0 || n >= prefillMinTokens(ps[0].typ) || len(x) < n*cols || len(outs) != len(ps) {
+	if n <= 0 || len(x) < n*cols || len(outs) != len(ps) {
 		panic(fmt.Sprintf("cpu matmul: %d packed weights sharing x of %d values, n %d, %d outputs", len(ps), len(x), n, len(outs)))
 	}
 	j := getJob()
@@ -400,50 +391,22 @@ func matmulPackedShared(outs [][]float32, x []float32, n int, ps []*packedWeight
 		sums, corr = sums || p.typ == weights.Q4_1, corr || p.typ == weights.Q8_0
 	}
 	j.encodeTokens(x, n, cols, sums, corr)
-	j.rowChunk = packedDecodeChunk(rows/packRows, maxGB, n, len(j.scratch))
-	parallelForW(rows, j.rowChunk, j)
+	j.planPacked(rows, maxGB)
+	parallelForW(j.rowChunks*j.tokBlocks, 1, j)
 	clear(j.parts)
 	j.parts = j.parts[:0]
 	putJob(j)
 }
 
-// prefillPacked runs item (strip si, token block tb): each group of the strip is dequantized once into
-// column tiles and multiplied with the block's tokens 8 at a time; a last tile of fewer than 8 tokens is
-// padded with zeros.
-func (j *matmulJob) prefillPacked(sc []float32, si, tb int) {
-	p, cols, rows := j.packed, j.cols, j.rows
-	gb := p.groupBytes()
-	dq, xpad, opad := sc[:packRows*cols], sc[packRows*cols:(packRows+8)*cols], sc[(packRows+8)*cols:j.packedScratchLen()]
-	r0 := si * j.strip
-	r1 := min(r0+j.strip, rows)
-	t0 := tb * j.tokBlock
-	t1 := min(t0+j.tokBlock, j.n)
-	for g := r0 / packRows; g < r1/packRows; g++ {
-		dequantPacked(p.typ, dq, p.data[g*gb:(g+1)*gb])
-		for t := t0; t < t1; t += 8 {
-			m := min(8, t1-t)
-			if m == 8 {
-				gemm8x16(j.out[t*rows+g*packRows:], rows, j.x[t*cols:], cols, dq, cols)
-				continue
-			}
-			copy(xpad, j.x[t*cols:(t+m)*cols])
-			clear(xpad[m*cols:])
-			gemm8x16(opad, packRows, xpad, cols, dq, cols)
-			for u := 0; u < m; u++ {
-				copy(j.out[(t+u)*rows+g*packRows:(t+u)*rows+(g+1)*packRows], opad[u*packRows:(u+1)*packRows])
-			}
-		}
-	}
-}
-
-// blockSumsGo is the reference of blockSums: xs[b] = sum(x[32b:32b+32]) for each 32-value block b of x.
-func blockSumsGo(xs, x []float32) {
+// blockSumsGo is the reference of blockSums: xs[b*stride] = sum(x[32b:32b+32]) for each 32-value block b
+// of x.
+func blockSumsGo(xs, x []float32, stride int) {
 	for b := 0; b < len(x)/32; b++ {
 		var s float32
 		for _, v := range x[32*b : 32*b+32] {
 			s += v
 		}
-		xs[b] = s
+		xs[b*stride] = s
 	}
 }
 

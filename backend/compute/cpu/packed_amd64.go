@@ -3,8 +3,6 @@
 package cpu
 
 import (
-	"fmt"
-
 	"github.com/omnikv-triton/omnikv-triton/backend/weights"
 )
 
@@ -22,22 +20,13 @@ func rowsPackedQ4_1VNNI(out []float32, w []byte, xq []byte, sc, sum []float32)
 //go:noescape
 func rowsPackedQ8_0VNNI(out []float32, w []byte, xq []byte, sc []float32, corr []int32)
 
-// encodeXAVX512: q (blocks, 96) digits, sc (blocks) scales, x (blocks*32).
+// encodeXAVX512: x (blocks*32); block b's digits at q[96*b*stride:][:96], its scale at sc[b*stride].
 //
 //go:noescape
-func encodeXAVX512(q []byte, sc []float32, x []float32)
+func encodeXAVX512(q []byte, sc []float32, x []float32, stride int)
 
 //go:noescape
-func dequantPackedQ4_1AVX512(dst []float32, group []byte)
-
-//go:noescape
-func dequantPackedQ8_0AVX512(dst []float32, group []byte)
-
-//go:noescape
-func blockSumsAVX(xs, x []float32)
-
-//go:noescape
-func gemm8x16AVX512(out *float32, ldo int, x *float32, ldx int, dq *float32, cols int)
+func blockSumsAVX(xs, x []float32, stride int)
 
 // packKernels reports whether Bind packs weights: only when the AVX-512 VNNI kernels run.
 func packKernels() bool { return hasAVX2 && hasAVX512 && hasVNNI }
@@ -68,53 +57,53 @@ func rowsPacked(t weights.DType, out []float32, w []byte, x *xQuant) {
 	}
 }
 
-// encodeX writes the digits and scales of the len(x)/32 blocks of x (see encodeXGo).
-func encodeX(q []byte, sc []float32, x []float32) {
+// encodeX writes the digits and scales of the len(x)/32 blocks of x, block b's at q[96*b*stride:] and
+// sc[b*stride] (see encodeXGo).
+func encodeX(q []byte, sc []float32, x []float32, stride int) {
 	if !packKernels() || len(x) < 32 {
-		encodeXGo(q, sc, x)
+		encodeXGo(q, sc, x, stride)
 		return
 	}
 	nb := len(x) / 32
-	_, _ = q[nb*xqBytes-1], sc[nb-1] // bounds checked here, before the assembly writes
-	encodeXAVX512(q, sc, x)
+	_, _ = q[((nb-1)*stride+1)*xqBytes-1], sc[(nb-1)*stride] // bounds checked here, before the assembly writes
+	encodeXAVX512(q, sc, x, stride)
 }
 
-// dequantPacked expands one packed group into column tiles (see dequantPackedGo).
-func dequantPacked(t weights.DType, dst []float32, group []byte) {
-	if !packKernels() || len(dst) < 32*packRows {
-		dequantPackedGo(t, dst, group)
-		return
-	}
-	_ = group[len(dst)/(32*packRows)*packedTileBytes(t)-1] // bounds checked here, before the assembly reads
-	if t == weights.Q4_1 {
-		dequantPackedQ4_1AVX512(dst, group)
-	} else {
-		dequantPackedQ8_0AVX512(dst, group)
-	}
-}
-
-// gemm8x16 is gemm8x16Go; the bounds are checked here before the assembly touches memory.
-func gemm8x16(out []float32, ldo int, x []float32, ldx int, dq []float32, cols int) {
-	if !packKernels() {
-		gemm8x16Go(out, ldo, x, ldx, dq, cols)
-		return
-	}
-	if cols < 2 || cols%2 != 0 {
-		panic(fmt.Sprintf("gemm8x16: cols %d, want even and >= 2", cols))
-	}
-	_ = out[7*ldo+15]
-	_ = x[7*ldx+cols-1]
-	_ = dq[cols*16-1]
-	gemm8x16AVX512(&out[0], ldo, &x[0], ldx, &dq[0], cols)
-}
-
-// blockSums writes xs[b] = sum(x[32b:32b+32]) for each 32-value block b of x: the m terms of the packed
-// Q4_1 kernel.
-func blockSums(xs, x []float32) {
+// blockSums writes xs[b*stride] = sum(x[32b:32b+32]) for each 32-value block b of x: the m terms of the
+// packed Q4_1 kernel.
+func blockSums(xs, x []float32, stride int) {
 	if !hasAVX2 || len(x) < 32 {
-		blockSumsGo(xs, x)
+		blockSumsGo(xs, x, stride)
 		return
 	}
-	_ = xs[len(x)/32-1] // bounds checked here, before the assembly writes
-	blockSumsAVX(xs, x)
+	_ = xs[(len(x)/32-1)*stride] // bounds checked here, before the assembly writes
+	blockSumsAVX(xs, x, stride)
+}
+
+//go:noescape
+func rowsPacked4Q4_1VNNI(out *float32, ldo int, groups int, w *byte, nb int, xq *byte, sc *float32, sum *float32)
+
+//go:noescape
+func rowsPacked4Q8_0VNNI(out *float32, ldo int, groups int, w *byte, nb int, xq *byte, sc *float32, corr *int32)
+
+// rowsPacked4 computes groups*16 outputs of a packed weight for the four tokens of x (see rowsPacked4Go).
+func rowsPacked4(t weights.DType, out []float32, ldo, groups int, w []byte, x *xTile) {
+	if !packKernels() {
+		rowsPacked4Go(t, out, ldo, groups, w, x)
+		return
+	}
+	nb := len(x.sc) / 4
+	if groups == 0 || nb == 0 {
+		return
+	}
+	_ = out[3*ldo+groups*packRows-1]
+	_ = w[groups*nb*packedTileBytes(t)-1]
+	_ = x.q[nb*4*xqBytes-1]
+	if t == weights.Q4_1 {
+		_ = x.sum[4*nb-1]
+		rowsPacked4Q4_1VNNI(&out[0], ldo, groups, &w[0], nb, &x.q[0], &x.sc[0], &x.sum[0])
+	} else {
+		_ = x.corr[16*nb-1]
+		rowsPacked4Q8_0VNNI(&out[0], ldo, groups, &w[0], nb, &x.q[0], &x.sc[0], &x.corr[0])
+	}
 }

@@ -3,10 +3,9 @@
 #include "textflag.h"
 
 // AVX-512 kernels for the packed weight layout (packed.go): 16 interleaved rows per group, 4 bytes of each
-// row in one dword, so that one vector holds 4 columns of 16 rows. Decode multiplies them with the
+// row in one dword, so that one vector holds 4 columns of 16 rows. The kernels multiply them with the
 // activations' int8 digits broadcast from memory (VPDPBUSD, AVX-512 VNNI): three int32 sums per row and
-// block, one per digit, combined in float32 once per block. Prefill dequantizes a group into (cols, 16)
-// column tiles and runs an 8-token x 16-row micro-kernel over them. Handwritten for this project.
+// block, one per digit, combined in float32 once per block. Handwritten for this project.
 //
 // The decode kernels prefetch the tiles 3 KB ahead (PREFETCHT0; a prefetch never faults, past the end of
 // w included): once the integer dots made them memory-bound, the hardware prefetcher alone left ~10% of
@@ -189,14 +188,18 @@ end:
 	VPMOVDB Z7, (32+off)(DI); \
 	VPMOVDB Z6, (64+off)(DI)
 
-// func encodeXAVX512(q []byte, sc []float32, x []float32)
-// For each 32-value block b of x: amax = max(1e-30, max|x|), sc[b] = amax/xqMax (NaN when the block
-// holds a NaN, so that it reaches the outputs), and the digits of X = round(x * (xqMax/amax)) at
-// q[96b:96b+96] (see encodeXGo).
-TEXT ·encodeXAVX512(SB), NOSPLIT, $0-72
+// func encodeXAVX512(q []byte, sc []float32, x []float32, stride int)
+// For each 32-value block b of x: amax = max(1e-30, max|x|), sc[b*stride] = amax/xqMax (NaN when the
+// block holds a NaN, so that it reaches the outputs), and the digits of X = round(x * (xqMax/amax)) at
+// q[96*b*stride:][:96] (see encodeXGo).
+TEXT ·encodeXAVX512(SB), NOSPLIT, $0-80
 	MOVQ         q_base+0(FP), DI
 	MOVQ         sc_base+24(FP), BX
 	MOVQ         x_base+48(FP), SI
+	MOVQ         stride+72(FP), R9
+	LEAQ         (R9)(R9*2), R8
+	SHLQ         $5, R8 // 96*stride bytes between blocks of q
+	SHLQ         $2, R9 // 4*stride bytes between scales
 	MOVQ         x_len+56(FP), CX
 	SHRQ         $5, CX
 	JE           encdone
@@ -239,8 +242,8 @@ digits:
 	DIGITS(Z0, 0)
 	DIGITS(Z1, 16)
 	ADDQ         $128, SI
-	ADDQ         $96, DI
-	ADDQ         $4, BX
+	ADDQ         R8, DI
+	ADDQ         R9, BX
 	DECQ         CX
 	JNE          encloop
 	VZEROUPPER
@@ -253,220 +256,14 @@ nanblock: // max and the scale may have dropped the NaN; the block's scale is Na
 	MOVL AX, (BX)
 	JMP  digits
 
-// P41DQ(i, j) writes values 4i+j and 16+4i+j of the 16 rows (vector i of the Q4_1 tile in Z16, d in Z8,
-// m in Z9) to DI.
-#define P41DQ(i, j) \
-	VPSRLD      $(8*j), Z16, Z4; \
-	VPERMPS     Z15, Z4, Z4; \
-	VFMADD213PS Z9, Z8, Z4; \
-	VMOVUPS     Z4, (64*(4*i+j))(DI); \
-	VPSRLD      $(8*j+4), Z16, Z5; \
-	VPERMPS     Z15, Z5, Z5; \
-	VFMADD213PS Z9, Z8, Z5; \
-	VMOVUPS     Z5, (64*(16+4*i+j))(DI)
-
-// func dequantPackedQ4_1AVX512(dst []float32, group []byte)
-// dst[k*16+r] = q[r][k]*d[r] + m[r] for the len(dst)/512 blocks of one packed group.
-TEXT ·dequantPackedQ4_1AVX512(SB), NOSPLIT, $0-48
-	MOVQ    dst_base+0(FP), DI
-	MOVQ    dst_len+8(FP), CX
-	SHRQ    $9, CX
-	MOVQ    group_base+24(FP), SI
-	MOVQ    $·nibbleFloats(SB), AX
-	VMOVUPS (AX), Z15
-	TESTQ   CX, CX
-	JE      end
-
-block:
-	VCVTPH2PS (SI), Z8
-	VCVTPH2PS 32(SI), Z9
-	VMOVDQU32 (64)(SI), Z16
-	P41DQ(0, 0)
-	P41DQ(0, 1)
-	P41DQ(0, 2)
-	P41DQ(0, 3)
-	VMOVDQU32 (128)(SI), Z16
-	P41DQ(1, 0)
-	P41DQ(1, 1)
-	P41DQ(1, 2)
-	P41DQ(1, 3)
-	VMOVDQU32 (192)(SI), Z16
-	P41DQ(2, 0)
-	P41DQ(2, 1)
-	P41DQ(2, 2)
-	P41DQ(2, 3)
-	VMOVDQU32 (256)(SI), Z16
-	P41DQ(3, 0)
-	P41DQ(3, 1)
-	P41DQ(3, 2)
-	P41DQ(3, 3)
-	ADDQ      $320, SI
-	ADDQ      $2048, DI
-	DECQ      CX
-	JNE       block
-
-end:
-	VZEROUPPER
-	RET
-
-// P80DQ(i, j) writes value 4i+j of the 16 rows (vector i of the Q8_0 tile in Z16, its offset of 128
-// removed; d in Z8) to DI.
-#define P80DQ(i, j) \
-	VPSLLD    $(24-8*j), Z16, Z4; \
-	VPSRAD    $24, Z4, Z4; \
-	VCVTDQ2PS Z4, Z4; \
-	VMULPS    Z8, Z4, Z4; \
-	VMOVUPS   Z4, (64*(4*i+j))(DI)
-
-// func dequantPackedQ8_0AVX512(dst []float32, group []byte)
-// dst[k*16+r] = q[r][k]*d[r] for the len(dst)/512 blocks of one packed group.
-TEXT ·dequantPackedQ8_0AVX512(SB), NOSPLIT, $0-48
-	MOVQ         dst_base+0(FP), DI
-	MOVQ         dst_len+8(FP), CX
-	SHRQ         $9, CX
-	MOVQ         group_base+24(FP), SI
-	MOVL         $0x80808080, AX
-	VPBROADCASTD AX, Z13
-	TESTQ        CX, CX
-	JE           end
-
-block:
-	VCVTPH2PS (SI), Z8
-	VPXORD    (32)(SI), Z13, Z16
-	P80DQ(0, 0)
-	P80DQ(0, 1)
-	P80DQ(0, 2)
-	P80DQ(0, 3)
-	VPXORD    (96)(SI), Z13, Z16
-	P80DQ(1, 0)
-	P80DQ(1, 1)
-	P80DQ(1, 2)
-	P80DQ(1, 3)
-	VPXORD    (160)(SI), Z13, Z16
-	P80DQ(2, 0)
-	P80DQ(2, 1)
-	P80DQ(2, 2)
-	P80DQ(2, 3)
-	VPXORD    (224)(SI), Z13, Z16
-	P80DQ(3, 0)
-	P80DQ(3, 1)
-	P80DQ(3, 2)
-	P80DQ(3, 3)
-	VPXORD    (288)(SI), Z13, Z16
-	P80DQ(4, 0)
-	P80DQ(4, 1)
-	P80DQ(4, 2)
-	P80DQ(4, 3)
-	VPXORD    (352)(SI), Z13, Z16
-	P80DQ(5, 0)
-	P80DQ(5, 1)
-	P80DQ(5, 2)
-	P80DQ(5, 3)
-	VPXORD    (416)(SI), Z13, Z16
-	P80DQ(6, 0)
-	P80DQ(6, 1)
-	P80DQ(6, 2)
-	P80DQ(6, 3)
-	VPXORD    (480)(SI), Z13, Z16
-	P80DQ(7, 0)
-	P80DQ(7, 1)
-	P80DQ(7, 2)
-	P80DQ(7, 3)
-	ADDQ      $544, SI
-	ADDQ      $2048, DI
-	DECQ      CX
-	JNE       block
-
-end:
-	VZEROUPPER
-	RET
-
-// func gemm8x16AVX512(out *float32, ldo int, x *float32, ldx int, dq *float32, cols int)
-// out[t*ldo+r] = sum_{k<cols} x[t*ldx+k] * dq[k*16+r] for t < 8, r < 16 (cols even, >= 2). Accumulators
-// Z0-Z7 (one per token) take the even k and Z16-Z23 the odd ones, summed at the end: two independent
-// chains per output, and sums of cols/2 terms. Per k one load of the column and 8 FMAs with x broadcast
-// from memory.
-TEXT ·gemm8x16AVX512(SB), NOSPLIT, $0-48
-	MOVQ   out+0(FP), R8
-	MOVQ   ldo+8(FP), R9
-	SHLQ   $2, R9
-	MOVQ   x+16(FP), BX
-	MOVQ   ldx+24(FP), R10
-	SHLQ   $2, R10
-	LEAQ   (R10)(R10*2), R11
-	LEAQ   (BX)(R10*4), R12
-	MOVQ   dq+32(FP), SI
-	MOVQ   cols+40(FP), CX
-	SHRQ   $1, CX
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z16, Z16, Z16
-	VXORPS Z17, Z17, Z17
-	VXORPS Z18, Z18, Z18
-	VXORPS Z19, Z19, Z19
-	VXORPS Z20, Z20, Z20
-	VXORPS Z21, Z21, Z21
-	VXORPS Z22, Z22, Z22
-	VXORPS Z23, Z23, Z23
-
-loop:
-	VMOVUPS          (SI), Z8
-	VMOVUPS          64(SI), Z9
-	VFMADD231PS.BCST (BX), Z8, Z0
-	VFMADD231PS.BCST (BX)(R10*1), Z8, Z1
-	VFMADD231PS.BCST (BX)(R10*2), Z8, Z2
-	VFMADD231PS.BCST (BX)(R11*1), Z8, Z3
-	VFMADD231PS.BCST (R12), Z8, Z4
-	VFMADD231PS.BCST (R12)(R10*1), Z8, Z5
-	VFMADD231PS.BCST (R12)(R10*2), Z8, Z6
-	VFMADD231PS.BCST (R12)(R11*1), Z8, Z7
-	VFMADD231PS.BCST 4(BX), Z9, Z16
-	VFMADD231PS.BCST 4(BX)(R10*1), Z9, Z17
-	VFMADD231PS.BCST 4(BX)(R10*2), Z9, Z18
-	VFMADD231PS.BCST 4(BX)(R11*1), Z9, Z19
-	VFMADD231PS.BCST 4(R12), Z9, Z20
-	VFMADD231PS.BCST 4(R12)(R10*1), Z9, Z21
-	VFMADD231PS.BCST 4(R12)(R10*2), Z9, Z22
-	VFMADD231PS.BCST 4(R12)(R11*1), Z9, Z23
-	ADDQ             $128, SI
-	ADDQ             $8, BX
-	ADDQ             $8, R12
-	DECQ             CX
-	JNE              loop
-
-	VADDPS  Z16, Z0, Z0
-	VADDPS  Z17, Z1, Z1
-	VADDPS  Z18, Z2, Z2
-	VADDPS  Z19, Z3, Z3
-	VADDPS  Z20, Z4, Z4
-	VADDPS  Z21, Z5, Z5
-	VADDPS  Z22, Z6, Z6
-	VADDPS  Z23, Z7, Z7
-	LEAQ    (R9)(R9*2), R11
-	VMOVUPS Z0, (R8)
-	VMOVUPS Z1, (R8)(R9*1)
-	VMOVUPS Z2, (R8)(R9*2)
-	VMOVUPS Z3, (R8)(R11*1)
-	LEAQ    (R8)(R9*4), R8
-	VMOVUPS Z4, (R8)
-	VMOVUPS Z5, (R8)(R9*1)
-	VMOVUPS Z6, (R8)(R9*2)
-	VMOVUPS Z7, (R8)(R11*1)
-	VZEROUPPER
-	RET
-
-// func blockSumsAVX(xs, x []float32)
-// xs[b] = sum(x[32b:32b+32]) for each 32-value block b of x (AVX2).
-TEXT ·blockSumsAVX(SB), NOSPLIT, $0-48
+// func blockSumsAVX(xs, x []float32, stride int)
+// xs[b*stride] = sum(x[32b:32b+32]) for each 32-value block b of x (AVX2).
+TEXT ·blockSumsAVX(SB), NOSPLIT, $0-56
 	MOVQ xs_base+0(FP), DI
 	MOVQ x_base+24(FP), SI
 	MOVQ x_len+32(FP), CX
+	MOVQ stride+48(FP), R8
+	SHLQ $2, R8
 	SHRQ $5, CX
 	JE   bsdone
 
@@ -482,29 +279,10 @@ bsloop:
 	VHADDPS      X0, X0, X0
 	VMOVSS       X0, (DI)
 	ADDQ         $128, SI
-	ADDQ         $4, DI
+	ADDQ         R8, DI
 	DECQ         CX
 	JNZ          bsloop
 	VZEROUPPER
 
 bsdone:
 	RET
-
-// nibbleFloats: 0, 1, ..., 15 as float32, the lookup table of P41DQ.
-DATA ·nibbleFloats+0(SB)/4, $0x00000000
-DATA ·nibbleFloats+4(SB)/4, $0x3f800000
-DATA ·nibbleFloats+8(SB)/4, $0x40000000
-DATA ·nibbleFloats+12(SB)/4, $0x40400000
-DATA ·nibbleFloats+16(SB)/4, $0x40800000
-DATA ·nibbleFloats+20(SB)/4, $0x40a00000
-DATA ·nibbleFloats+24(SB)/4, $0x40c00000
-DATA ·nibbleFloats+28(SB)/4, $0x40e00000
-DATA ·nibbleFloats+32(SB)/4, $0x41000000
-DATA ·nibbleFloats+36(SB)/4, $0x41100000
-DATA ·nibbleFloats+40(SB)/4, $0x41200000
-DATA ·nibbleFloats+44(SB)/4, $0x41300000
-DATA ·nibbleFloats+48(SB)/4, $0x41400000
-DATA ·nibbleFloats+52(SB)/4, $0x41500000
-DATA ·nibbleFloats+56(SB)/4, $0x41600000
-DATA ·nibbleFloats+60(SB)/4, $0x41700000
-GLOBL ·nibbleFloats(SB), RODATA|NOPTR, $64

@@ -10,12 +10,10 @@ func packKernels() bool { return false }
 
 func rowsPacked(t weights.DType, out []float32, w []byte, x *xQuant) { rowsPackedGo(t, out, w, x) }
 
-func encodeX(q []byte, sc []float32, x []float32) { encodeXGo(q, sc, x) }
+func encodeX(q []byte, sc []float32, x []float32, stride int) { encodeXGo(q, sc, x, stride) }
 
-func dequantPacked(t weights.DType, dst []float32, group []byte) { dequantPackedGo(t, dst, group) }
+func blockSums(xs, x []float32, stride int) { blockSumsGo(xs, x, stride) }
 
-func gemm8x16(out []float32, ldo int, x []float32, ldx int, dq []float32, cols int) {
-	gemm8x16Go(out, ldo, x, ldx, dq, cols)
+func rowsPacked4(t weights.DType, out []float32, ldo, groups int, w []byte, x *xTile) {
+	rowsPacked4Go(t, out, ldo, groups, w, x)
 }
-
-func blockSums(xs, x []float32) { blockSumsGo(xs, x) }

@@ -13,8 +13,8 @@ import (
 var packedTypes = []weights.DType{weights.Q4_1, weights.Q8_0}
 
 // TestPackedKernels checks the packed-layout kernels (assembly where the CPU has it, else the Go twins)
-// against the row-major definition: decode dots within float32 rounding of the float64 reference,
-// dequantization bit for bit against weights.DequantizeRow, and the 8x16 micro-kernel against float64.
+// against the row-major definition: one token's dots within float32 rounding of the float64 reference, and
+// four tokens at once bit for bit equal to one at a time.
 func TestPackedKernels(t *testing.T) {
 	forEachImpl(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(7, 8))
@@ -42,43 +42,34 @@ func TestPackedKernels(t *testing.T) {
 				want, mag := refMatmul(t, x, 1, w, typ, rows, cols)
 				checkMatmulResult(t, name+" decode", out[:rows], want, mag)
 
-				// Dequantization, bit for bit.
-				rb, _ := typ.RowBytes(cols)
-				row := make([]float32, cols)
-				dq := make([]float32, cols*packRows)
-				for g := 0; g < rows/packRows; g++ {
-					dequantPacked(typ, dq, p.data[g*p.groupBytes():(g+1)*p.groupBytes()])
-					for r := 0; r < packRows; r++ {
-						if err := weights.DequantizeRow(typ, w[(g*packRows+r)*rb:(g*packRows+r+1)*rb], row); err != nil {
-							t.Fatal(err)
-						}
-						for k, v := range row {
-							if got := dq[k*packRows+r]; math.Float32bits(got) != math.Float32bits(v) {
-								t.Fatalf("%s: dequant row %d col %d = %v, want %v", name, g*packRows+r, k, got, v)
-							}
-						}
-					}
+				// Four tokens at once: each token's outputs bit for bit those of the one-token kernel, into
+				// strided rows of out, nothing written outside them.
+				var xs [4]*xQuant
+				ldo := rows + 5
+				want4 := make([]float32, 4*rows)
+				for u := range xs {
+					q := encodeForTest(randVec(rng, cols))
+					xs[u] = &q
+					rowsPacked(typ, want4[u*rows:(u+1)*rows], p.data, &q)
 				}
-
-				// The micro-kernel over the last group's tiles: 8 tokens, strided x and out.
-				ldx, ldo := cols+3, 21
-				xt := randVec(rng, 8*ldx)
-				o := make([]float32, 8*ldo)
-				gemm8x16(o, ldo, xt, ldx, dq, cols)
-				for tk := 0; tk < 8; tk++ {
-					for r := 0; r < packRows; r++ {
-						var s, m float64
-						for k := 0; k < cols; k++ {
-							v := float64(xt[tk*ldx+k]) * float64(dq[k*packRows+r])
-							s, m = s+v, m+math.Abs(v)
+				var tile xTile
+				interleave4(&tile, xs)
+				o := make([]float32, 4*ldo)
+				for i := range o {
+					o[i] = 42
+				}
+				rowsPacked4(typ, o, ldo, rows/packRows, p.data, &tile)
+				for u := 0; u < 4; u++ {
+					for r := 0; r < ldo; r++ {
+						got := o[u*ldo+r]
+						if r >= rows {
+							if got != 42 {
+								t.Fatalf("%s: rowsPacked4 wrote out[%d][%d]", name, u, r)
+							}
+							continue
 						}
-						if d := math.Abs(float64(o[tk*ldo+r]) - s); d > relTol*m+1e-30 {
-							t.Fatalf("%s: gemm8x16 out[%d][%d] = %v, want %v", name, tk, r, o[tk*ldo+r], s)
-						}
-					}
-					for r := packRows; r < ldo; r++ {
-						if o[tk*ldo+r] != 0 {
-							t.Fatalf("%s: gemm8x16 wrote out[%d][%d]", name, tk, r)
+						if math.Float32bits(got) != math.Float32bits(want4[u*rows+r]) {
+							t.Fatalf("%s: rowsPacked4 token %d row %d = %v, one token %v", name, u, r, got, want4[u*rows+r])
 						}
 					}
 				}
@@ -101,8 +92,8 @@ func TestPackWeightErrors(t *testing.T) {
 	}
 }
 
-// TestMatmulPacked runs whole packed matmuls, decode (n < 3) and prefill (strips of groups, token tiles of 8
-// with a padded tail), against the float64 reference.
+// TestMatmulPacked runs whole packed matmuls (tiles of four tokens, a tail of one at a time, token blocks
+// beyond 32) against the float64 reference.
 func TestMatmulPacked(t *testing.T) {
 	forEachImpl(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(9, 10))
@@ -146,8 +137,8 @@ func TestMatmulPackedNoAllocs(t *testing.T) {
 func encodeForTest(x []float32) xQuant {
 	nb := len(x) / 32
 	xq := xQuant{q: make([]byte, nb*xqBytes), sc: make([]float32, nb), sum: make([]float32, nb), corr: make([]int32, 4*nb)}
-	encodeX(xq.q, xq.sc, x)
-	blockSums(xq.sum, x)
+	encodeX(xq.q, xq.sc, x, 1)
+	blockSums(xq.sum, x, 1)
 	digitCorrections(xq.corr, xq.q)
 	return xq
 }
@@ -175,7 +166,7 @@ func TestEncodeX(t *testing.T) {
 	forEachImpl(t, func(t *testing.T) {
 		xq := xQuant{q: make([]byte, nb*xqBytes+1), sc: make([]float32, nb+1)}
 		xq.q[nb*xqBytes], xq.sc[nb] = 42, 42 // sentinels
-		encodeX(xq.q[:nb*xqBytes], xq.sc[:nb], x)
+		encodeX(xq.q[:nb*xqBytes], xq.sc[:nb], x, 1)
 		if xq.q[nb*xqBytes] != 42 || xq.sc[nb] != 42 {
 			t.Fatal("encodeX wrote past its outputs")
 		}

@@ -2,7 +2,18 @@
 
 package cpu
 
-import "unsafe"
+import (
+	"os"
+	"unsafe"
+)
+
+// OMNIKV_CPU=avx2 keeps the AVX2 kernels (row-major weights, float dot products) on a CPU that has AVX-512
+// VNNI: to measure that path where it would not run by itself. Any other value, or none, picks the best.
+func init() {
+	if os.Getenv("OMNIKV_CPU") == "avx2" {
+		hasAVX512, hasVNNI = false, false
+	}
+}
 
 // hasAVX2 reports whether the CPU and OS support AVX2, FMA and F16C (with YMM state saved by the OS); the
 // assembly kernels run only then, the pure-Go twins otherwise.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
-	"github.com/omnikv-triton/omnikv-triton/backend/compute/cpu"
+	"github.com/omnikv-triton/omnikv-triton/backend/compute/devices"
 	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
 	"github.com/omnikv-triton/omnikv-triton/backend/tokenizer"
@@ -62,6 +62,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	model := fs.String("model", os.Getenv("OMNIKV_MODEL"), "SmolLM2 GGUF (default $OMNIKV_MODEL)")
+	device := fs.String("device", "cpu", "compute device: cpu (kind:ordinal)")
 	data := fs.String("data", filepath.Join("tests", "quality", "testdata", "passkey.jsonl"), "dataset (JSONL)")
 	out := fs.String("out", "", "append results here (JSONL); samples already in it are skipped")
 	report := fs.String("report", "", "print the table of these comma-separated result files and exit")
@@ -116,7 +117,11 @@ func run(args []string) error {
 			return err
 		}
 	}
-	m, err := llama.Load(*model, cpu.New(), llama.Options{})
+	dev, err := devices.Open(*device)
+	if err != nil {
+		return fmt.Errorf("--device: %w", err)
+	}
+	m, err := llama.Load(*model, dev, llama.Options{})
 	if err != nil {
 		return err
 	}
@@ -134,7 +139,12 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	st := m.NewState(*chunk, 1)
+	defer pool.Close()
+	st, err := m.NewState(*chunk, 1)
+	if err != nil {
+		return err
+	}
+	defer st.Free(m)
 	var w *bufio.Writer
 	if *out != "" {
 		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
@@ -200,7 +210,7 @@ func runSample(m *llama.Model, tok *tokenizer.Tokenizer, pool *kvcache.Pool, st 
 	if err := m.SetOmniKV(modes[0].Cfg); err != nil {
 		return nil, err
 	}
-	seq := pool.NewSequence(len(ids) + decodeN)
+	seq := llama.NewSequence(pool, len(ids)+decodeN)
 	defer seq.Release()
 	t0 := time.Now()
 	for at := 0; at < len(ids); at += chunk {
@@ -214,7 +224,8 @@ func runSample(m *llama.Model, tok *tokenizer.Tokenizer, pool *kvcache.Pool, st 
 	if err != nil {
 		return nil, err
 	}
-	first := argmax(st.Logits.Row(0))
+	logits := m.ReadLogits(st, nil)
+	first := argmax(logits)
 	stops := append(tok.EOSIDs(), tok.EOS())
 	var out []result
 	var dense []int32
@@ -223,10 +234,13 @@ func runSample(m *llama.Model, tok *tokenizer.Tokenizer, pool *kvcache.Pool, st 
 			return nil, fmt.Errorf("mode %s: %w", md.Name, err)
 		}
 		seq.Truncate(len(ids))
-		seq.Aux = nil // a fresh turn: every cached token is context
+		seq.ResetSelection() // a fresh turn: every cached token is context
 		// A State takes the window weights of the OmniKV configuration current when it is made: make one
 		// per mode (one token per decode step).
-		ds := m.NewState(1, 1)
+		ds, err := m.NewState(1, 1)
+		if err != nil {
+			return nil, err
+		}
 		gen := []int32{first}
 		t1 := time.Now()
 		steps := 0
@@ -235,12 +249,13 @@ func runSample(m *llama.Model, tok *tokenizer.Tokenizer, pool *kvcache.Pool, st 
 			if _, err := m.Forward(ds, []llama.Step{{Seq: seq, Tokens: gen[len(gen)-1:], Decode: true}}); err != nil {
 				return nil, fmt.Errorf("mode %s: decode step %d: %w", md.Name, len(gen), err)
 			}
-			gen = append(gen, argmax(ds.Logits.Row(0)))
+			logits = m.ReadLogits(ds, logits)
+			gen = append(gen, argmax(logits))
 			steps++
 			if md.Cfg.Enabled && md.Cfg.Selector.Scores() && ansPos != nil {
 				row := make([]int, len(md.Cfg.FilterLayers))
 				for i, fl := range md.Cfg.FilterLayers {
-					sel := llama.Selected(seq, fl)
+					sel := seq.Selected(fl)
 					for _, p := range ansPos {
 						if _, ok := slices.BinarySearch(sel, p); ok {
 							row[i]++
@@ -262,7 +277,8 @@ func runSample(m *llama.Model, tok *tokenizer.Tokenizer, pool *kvcache.Pool, st 
 			dense = gen
 		}
 		r.Agree = commonPrefix(gen, dense)
-		r.SelectedK = llama.Selection(seq).Selected
+		ds.Free(m)
+		r.SelectedK = seq.Selection().Selected
 		r.AnswerSel = answerSel
 		out = append(out, r)
 	}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/engine"
+	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
+	"github.com/omnikv-triton/omnikv-triton/backend/llama"
+	"github.com/omnikv-triton/omnikv-triton/backend/sample"
+)
+
+// batchResult is one (mode, batch size, context) of a batch benchmark. The work fields let a report compute
+// the step's bound: max(bytes read / bandwidth, FLOPs / peak).
+type batchResult struct {
+	Mode           string  `json:"mode"`
+	Batch          int     `json:"batch"`
+	Context        int     `json:"context"`
+	DecodeMSStep   float64 `json:"decode_ms_per_step"` // median over the timed steps
+	DecodeMSStepHi float64 `json:"decode_ms_per_step_p90"`
+	DecodeTokS     float64 `json:"decode_tokens_per_s"` // aggregate: batch / median step time
+	Steps          int     `json:"steps"`
+	WeightBytes    int64   `json:"weight_bytes_per_step"` // every matrix read once
+	KVBytes        int64   `json:"kv_bytes_per_step"`     // the KV every sequence's attention reads (dense: all of it)
+	FLOPs          float64 `json:"flops_per_step"`        // weights and attention
+	PrefillTokS    float64 `json:"prefill_tokens_per_s,omitempty"`
+}
+
+// batches measures decoding with batch sequences per forward call: each sequence is prefilled with its own
+// prompt (filler text at its own offset), then every step feeds all of them one token.
+func (b *bench) batches(sizes, contexts []int, modes []string) error {
+	if !b.asJSON {
+		fmt.Printf("%-7s %6s %8s %14s %12s %16s\n", "mode", "batch", "context", "ms/step p50", "ms/step p90", "tokens/s (all)")
+	}
+	for _, c := range contexts {
+		for _, n := range sizes {
+			for _, mode := range modes {
+				r, err := b.batch(n, c, mode)
+				if err != nil {
+					return err
+				}
+				if b.asJSON {
+					out, _ := json.Marshal(r)
+					fmt.Println(string(out))
+					continue
+				}
+				fmt.Printf("%-7s %6d %8d %14.2f %12.2f %16.1f\n", mode, n, c, r.DecodeMSStep, r.DecodeMSStepHi, r.DecodeTokS)
+			}
+		}
+	}
+	return nil
+}
+
+func (b *bench) batch(n, c int, mode string) (*batchResult, error) {
+	m := b.m
+	pool, err := kvcache.NewPool(m.Device(), b.kvCfg)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	st, err := m.NewState(max(n, b.chunk), n)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Free(m)
+	if err := b.setMode(mode); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "  %s, batch %d, context %d: prefill ...", mode, n, c)
+	seqs := make([]*llama.Sequence, n)
+	t0 := time.Now()
+	for i := range seqs {
+		seqs[i] = llama.NewSequence(pool, c+b.decodeN+1)
+		if err := b.fill(st, seqs[i], c, 7*i%64); err != nil {
+			return nil, err
+		}
+	}
+	prefill := time.Since(t0).Seconds()
+	fmt.Fprintf(os.Stderr, " %.2f s, decode ...", prefill)
+	defer func() {
+		for _, s := range seqs {
+			s.Release()
+		}
+	}()
+	steps := make([]llama.Step, n)
+	next := make([]int32, n)
+	for i := range steps {
+		next[i] = b.ids[c+7*i%64]
+		steps[i] = llama.Step{Seq: seqs[i], Tokens: next[i : i+1], Decode: true, GenLimit: b.decodeN}
+	}
+	var logits []float32
+	times := make([]float64, 0, b.decodeN)
+	for k := 0; k < b.decodeN; k++ {
+		t := time.Now()
+		if _, err := m.Forward(st, steps); err != nil {
+			return nil, err
+		}
+		logits = m.ReadLogits(st, logits)
+		for i := range next {
+			next[i] = argmax(logits[i*m.Vocab : (i+1)*m.Vocab])
+		}
+		times = append(times, ms(time.Since(t)))
+	}
+	fmt.Fprintf(os.Stderr, " done\n")
+	med := median(times)
+	r := &batchResult{Mode: mode, Batch: n, Context: c, DecodeMSStep: med, DecodeMSStepHi: percentile(times, 0.9),
+		DecodeTokS: float64(n) / med * 1000, Steps: len(times)}
+	if !b.synthetic {
+		r.PrefillTokS = float64(n*c) / prefill
+	}
+	// The work of a step at the middle of the timed decode.
+	ctx := int64(c + b.decodeN/2)
+	kvRow := int64(2 * m.KVDim() * b.kvCfg.DType.Bytes()) // keys and values of one token in one layer
+	r.WeightBytes = m.WeightBytes()
+	r.KVBytes = int64(n) * ctx * int64(m.Layers) * kvRow
+	r.FLOPs = float64(n) * (2*float64(m.WeightMACs()) + 4*float64(m.Heads*m.HeadDim*m.Layers)*float64(ctx))
+	return r, nil
+}
+
+// interferenceResult is the scheduler benchmark: batch streams decode; a long prompt arrives.
+type interferenceResult struct {
+	Batch         int     `json:"batch"`
+	Context       int     `json:"context"`
+	Prompt        int     `json:"interfere_prompt"`
+	ITLP50Before  float64 `json:"itl_p50_ms_before"` // the streams' inter-token times before the prompt arrives
+	ITLP99Before  float64 `json:"itl_p99_ms_before"`
+	ITLP50During  float64 `json:"itl_p50_ms_during"` // while it is prefilled (until its first token)
+	ITLP99During  float64 `json:"itl_p99_ms_during"`
+	P99Ratio      float64 `json:"itl_p99_ratio"`
+	TTFTSeconds   float64 `json:"interfere_ttft_s"` // the long prompt's time to first token
+	GapsBefore    int     `json:"gaps_before"`
+	GapsDuring    int     `json:"gaps_during"`
+	DecodeTokSBef float64 `json:"decode_tokens_per_s_before"`
+}
+
+// interference runs batch streams through the engine's scheduler; once each has produced warm tokens, a
+// prompt of promptLen tokens arrives. The streams' inter-token times are compared before it and during its
+// prefill: the scheduler interleaves prompt chunks with the decode steps.
+func (b *bench) interference(sizes, contexts []int, promptLen int, mode string) error {
+	m := b.m
+	if err := b.setMode(mode); err != nil {
+		return err
+	}
+	for _, c := range contexts {
+		for _, n := range sizes {
+			eng, err := engine.New(m, engine.Options{MaxSequences: n + 1, KVDType: b.kvCfg.DType, OffloadDir: b.kvCfg.OffloadDir})
+			if err != nil {
+				return err
+			}
+			r, err := b.interfere(eng, n, c, promptLen)
+			eng.Close()
+			if err != nil {
+				return err
+			}
+			if b.asJSON {
+				out, _ := json.Marshal(r)
+				fmt.Println(string(out))
+				continue
+			}
+			fmt.Printf("batch %d, context %d, a %d-token prompt arrives: inter-token p50 %.2f -> %.2f ms, p99 %.2f -> %.2f ms (x%.2f); its TTFT %.2f s\n",
+				n, c, promptLen, r.ITLP50Before, r.ITLP50During, r.ITLP99Before, r.ITLP99During, r.P99Ratio, r.TTFTSeconds)
+		}
+	}
+	return nil
+}
+
+func (b *bench) interfere(eng *engine.Engine, n, c, promptLen int) (*interferenceResult, error) {
+	const warm = 64 // tokens each stream produces before the prompt arrives
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	params := sample.DefaultParams()
+	// The streams must outlast the prompt's prefill; their KV is reserved at admission.
+	params.Temperature, params.MaxTokens = 0, min(b.m.MaxContext-c-1, 4096)
+	type tick struct {
+		stream int
+		at     time.Time
+	}
+	ticks := make(chan tick, 1<<16)
+	var hs []*engine.Handle
+	for i := 0; i < n; i++ {
+		off := 7 * i % 64
+		h, err := eng.Submit(ctx, engine.Request{Prompt: b.ids[off : off+c], Params: params, IgnoreEOS: true})
+		if err != nil {
+			return nil, err
+		}
+		hs = append(hs, h)
+		go func(i int, h *engine.Handle) {
+			for ev := range h.Events() {
+				if !ev.Done {
+					ticks <- tick{i, time.Now()}
+				} else if ev.Reason != sample.FinishCancelled {
+					ticks <- tick{i, time.Time{}} // the stream ended
+				}
+			}
+		}(i, h)
+	}
+	fmt.Fprintf(os.Stderr, "  batch %d, context %d: %d streams warming up ...", n, c, n)
+	last := make([]time.Time, n)
+	count := make([]int, n)
+	var before, during []float64
+	phase := 0 // 0: warm-up, 1: before (measuring), 2: during the prompt's prefill
+	var tSubmit time.Time
+	var long *engine.Handle
+	firstToken := make(chan time.Time, 1)
+	ended := 0
+	for {
+		select {
+		case t := <-ticks:
+			if t.at.IsZero() {
+				ended++
+				if ended == n && phase < 2 {
+					return nil, fmt.Errorf("the streams ended before the prompt arrived")
+				}
+				continue
+			}
+			if phase == 2 && ended > 0 {
+				continue // a stream has ended: the batch is no longer the one measured
+			}
+			if !last[t.stream].IsZero() && count[t.stream] > 4 { // the first tokens follow the prefills
+				gap := ms(t.at.Sub(last[t.stream]))
+				switch phase {
+				case 1:
+					before = append(before, gap)
+				case 2:
+					during = append(during, gap)
+				}
+			}
+			last[t.stream] = t.at
+			count[t.stream]++
+			if phase == 0 && slices.Min(count) >= warm/2 {
+				phase = 1
+			}
+			if phase == 1 && slices.Min(count) >= warm+warm/2 {
+				phase, tSubmit = 2, time.Now()
+				fmt.Fprintf(os.Stderr, " the %d-token prompt arrives ...", promptLen)
+				lp := sample.DefaultParams()
+				lp.Temperature, lp.MaxTokens = 0, 1
+				h, err := eng.Submit(ctx, engine.Request{Prompt: b.ids[64 : 64+promptLen], Params: lp, IgnoreEOS: true})
+				if err != nil {
+					return nil, err
+				}
+				long = h
+				go func() {
+					for ev := range h.Events() {
+						if !ev.Done {
+							firstToken <- time.Now()
+						}
+					}
+				}()
+			}
+		case t1 := <-firstToken:
+			cancel()
+			for _, h := range append(hs, long) {
+				for range h.Events() {
+				}
+			}
+			fmt.Fprintf(os.Stderr, " done\n")
+			if ended > 0 {
+				fmt.Fprintf(os.Stderr, "  note: %d streams ended before the prompt's first token; the during window is shorter\n", ended)
+			}
+			r := &interferenceResult{Batch: n, Context: c, Prompt: promptLen, GapsBefore: len(before), GapsDuring: len(during),
+				ITLP50Before: median(before), ITLP99Before: percentile(before, 0.99),
+				ITLP50During: median(during), ITLP99During: percentile(during, 0.99), TTFTSeconds: t1.Sub(tSubmit).Seconds()}
+			if r.ITLP99Before > 0 {
+				r.P99Ratio = r.ITLP99During / r.ITLP99Before
+			}
+			if r.ITLP50Before > 0 {
+				r.DecodeTokSBef = float64(n) / r.ITLP50Before * 1000
+			}
+			return r, nil
+		}
+	}
+}
+
+// percentile returns the p-quantile (nearest rank) of v.
+func percentile(v []float64, p float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	i := int(p*float64(len(s))+0.999999) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
