@@ -93,6 +93,7 @@ type Engine struct {
 	st    *llama.State // the scheduler's forward state
 
 	submit chan *Handle
+	onStep func(steps []llama.Step) // tests: sees each step's composition before it runs
 	quit   chan struct{}
 	done   chan struct{}
 	mu     sync.Mutex

@@ -357,3 +357,99 @@ func testSessionTurns(t *testing.T, okv bool) {
 		t.Fatalf("turn 3 answer %v, stateless over the conversation %v", last, want)
 	}
 }
+
+// TestPrefillInterleavesWithDecode: while sequences decode, a long prompt arrives; it is prefilled in chunks
+// that the budget bounds (every decoding sequence gets a token in every step, and a step's prompt tokens
+// cost at most (PrefillStretch-1) times its decode part), and it still completes and answers. With nothing
+// decoding, a prompt takes whole steps.
+func TestPrefillInterleavesWithDecode(t *testing.T) {
+	m := tinyModel(t, false)
+	e, err := New(m, Options{MaxSequences: 8, StepTokens: 64, PrefillStretch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	type stepInfo struct{ decode, prefill, chunks int }
+	var mu sync.Mutex
+	var log []stepInfo
+	e.onStep = func(steps []llama.Step) {
+		var si stepInfo
+		for _, s := range steps {
+			if s.Decode {
+				si.decode++
+			} else {
+				si.prefill += len(s.Tokens)
+				si.chunks++
+			}
+		}
+		mu.Lock()
+		log = append(log, si)
+		mu.Unlock()
+	}
+	// Alone, a 150-token prompt goes in whole steps of StepTokens.
+	h, err := e.Submit(context.Background(), Request{Prompt: make([]int32, 150), Params: greedyParams(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect(t, h)
+	mu.Lock()
+	if log[0].prefill != 64 || log[0].decode != 0 {
+		t.Fatalf("first step alone: %+v, want 64 prompt tokens", log[0])
+	}
+	log = log[:0]
+	mu.Unlock()
+
+	const decoders, long = 6, 200
+	var hs []*Handle
+	for i := 0; i < decoders; i++ {
+		h, err := e.Submit(context.Background(), Request{Prompt: []int32{int32(1 + i), 2, 3}, Params: greedyParams(120)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
+	}
+	for { // wait until all decode
+		mu.Lock()
+		n := len(log)
+		ready := n > 0 && log[n-1].decode == decoders
+		mu.Unlock()
+		if ready {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	lh, err := e.Submit(context.Background(), Request{Prompt: make([]int32, long), Params: greedyParams(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks, ev := collect(t, lh)
+	if ev.Err != nil || len(toks) != 3 {
+		t.Fatalf("the long prompt: %d tokens, %v", len(toks), ev.Err)
+	}
+	for _, h := range hs {
+		h.Cancel()
+		collect(t, h)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	mixed, fed := 0, 0
+	for _, si := range log {
+		if si.prefill == 0 {
+			continue
+		}
+		fed += si.prefill
+		if si.decode == 0 {
+			continue
+		}
+		mixed++
+		// Each prompt token costs at least one decode token's weight work: the budget (stretch 2) allows at
+		// most as many prompt tokens as there are decoding sequences (or bandwidthTokens).
+		if lim := max(si.decode, bandwidthTokens); si.prefill > lim {
+			t.Errorf("a step with %d decoding sequences carried %d prompt tokens (limit %d)", si.decode, si.prefill, lim)
+		}
+	}
+	if mixed < long/decoders-1 || fed < long {
+		t.Fatalf("%d mixed steps fed %d prompt tokens; want the %d-token prompt spread over >= %d steps", mixed, fed, long, long/decoders-1)
+	}
+	t.Logf("%d steps carried prompt chunks beside decoding sequences", mixed)
+}

@@ -100,6 +100,9 @@ func (e *Engine) loop() {
 		if len(steps) == 0 {
 			continue
 		}
+		if e.onStep != nil {
+			e.onStep(steps)
+		}
 		rows, err := e.forward(steps)
 		if err == nil {
 			logits = m.ReadLogits(e.st, logits)

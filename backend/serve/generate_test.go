@@ -325,3 +325,20 @@ func TestChatTemplateTurnsAndCloseTurn(t *testing.T) {
 		t.Fatalf("after the closing turn: %d sessions, %d pages", chat.sessions.count(), chat.eng.Pool().InUse())
 	}
 }
+
+// A KIND_GPU instance asks the device registry for cuda:N; without a CUDA device in this build it fails to
+// load with a message that says so (and the CPU path is untouched).
+func TestGPUInstanceFailsClearly(t *testing.T) {
+	_, err := NewModel(smolConfig(t, "generate", nil), Instance{Name: "g0", Kind: KindGPU, DeviceID: 1}, zerolog.Nop())
+	if err == nil {
+		t.Fatal("a KIND_GPU instance loaded without a CUDA device")
+	}
+	for _, want := range []string{"cuda:1", "KIND_GPU", "not built into this library"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+	if CodeOf(err) != CodeUnsupported {
+		t.Errorf("error %v: code %v, want UNSUPPORTED", err, CodeOf(err))
+	}
+}
