@@ -4,6 +4,7 @@
 #   scripts/serve.sh ["your prompt"]      leaves the server running (prints how to stop it)
 #   scripts/serve.sh --stop               stops a server started by this script
 # Ports: HTTP 8000, gRPC 8001, metrics 8002 (override with HTTP_PORT, GRPC_PORT, METRICS_PORT).
+# TRITON_ARGS adds tritonserver flags, e.g. TRITON_ARGS=--log-verbose=1 (the backend's debug log).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -42,7 +43,7 @@ LD_LIBRARY_PATH="$TRITON_LD_LIBRARY_PATH" setsid "$TRITONSERVER" \
   --model-repository="$root/model_repository" --backend-directory="$root/build/install/backends" \
   --http-address=127.0.0.1 --grpc-address=127.0.0.1 --metrics-address=127.0.0.1 \
   --http-port="$http" --grpc-port="$grpc" --metrics-port="$metrics" \
-  --pinned-memory-pool-byte-size=0 >"$log" 2>&1 &
+  --pinned-memory-pool-byte-size=0 ${TRITON_ARGS:-} >"$log" 2>&1 &
 echo $! >"$pidfile"
 for i in $(seq 1 120); do
   if curl -sf "http://127.0.0.1:$http/v2/health/ready" >/dev/null; then break; fi

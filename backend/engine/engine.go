@@ -24,7 +24,7 @@ type Options struct {
 	OffloadDir   string          // non-empty: the offload tier is a memory-mapped file in this directory
 	// PrefillStretch bounds how much a prompt chunk may slow the sequences that are decoding: a step that
 	// carries prefill tokens is planned to cost at most PrefillStretch times the step without them (see
-	// prefillBudget; default 2).
+	// prefillBudget; default 1.8).
 	PrefillStretch float64
 }
 
@@ -33,7 +33,7 @@ func (o *Options) defaults() {
 		o.MaxSequences = 32
 	}
 	if o.PrefillStretch <= 1 {
-		o.PrefillStretch = 2
+		o.PrefillStretch = 1.8
 	}
 	if o.StepTokens <= 0 {
 		o.StepTokens = 256

@@ -174,7 +174,7 @@ func (e *Engine) plan(running []*Handle, steps []llama.Step, owners []*Handle) (
 		if h.fed == len(h.req.Prompt) {
 			steps = append(steps, llama.Step{Seq: h.seq, Tokens: h.history[len(h.history)-1:], Decode: true, GenLimit: h.req.Params.MaxTokens})
 			owners = append(owners, h)
-			decodeCost += e.tokenCost(h.seq.Len())
+			decodeCost += e.tokenCost(h.seq.Len(), decodeAttnFactor)
 		}
 	}
 	tokens := e.opt.StepTokens - len(steps)
@@ -188,7 +188,7 @@ func (e *Engine) plan(running []*Handle, steps []llama.Step, owners []*Handle) (
 		// always advances).
 		n, pos := 0, h.seq.Len()
 		for n < min(rest, tokens) {
-			c := e.tokenCost(pos + n)
+			c := e.tokenCost(pos+n, prefillAttnFactor)
 			if n > 0 && c > budget {
 				break
 			}
@@ -203,29 +203,34 @@ func (e *Engine) plan(running []*Handle, steps []llama.Step, owners []*Handle) (
 }
 
 // Prefill budget. A token's cost is counted in units of one token's weight work (the matmuls, the same for
-// every token), plus its attention, which grows with the tokens before it: attnCross tokens of context cost
-// as much as the weights (4·heads·headDim flops per context token and layer, against 2 per weight). A step
-// of D decoding sequences costs at least bandwidthTokens units (the weights are read once per step however
-// few tokens use them). Prompt tokens may add PrefillStretch-1 times the decode part's cost, so that the
-// decoding sequences' inter-token time grows by at most that factor while a long prompt is prefilled; with
-// nothing decoding a prompt takes the whole step.
+// every token), plus its attention, which grows with the tokens before it: in flops, cross tokens of
+// context cost as much as the weights (4·heads·headDim flops per context token and layer, against 2 per
+// weight), and the attention kernels turn flops into time slower than the matmuls do, by a factor measured
+// on the CPU device (SmolLM2, 2 cores): a decoding row, alone with its KV, ~7x; the rows of a prompt chunk,
+// sharing theirs, ~3.4x (BenchmarkAttention; decode at 128 against 2048 context). A step costs at least
+// bandwidthTokens units (the weights are read once per step however few tokens use them: one decoding
+// sequence's step takes about two tokens' weight work). Prompt tokens may add PrefillStretch-1 times the
+// decode part's cost, so that the decoding sequences' inter-token time grows by about that factor while a
+// long prompt is prefilled; with nothing decoding a prompt takes the whole step.
+const (
+	bandwidthTokens   = 2
+	decodeAttnFactor  = 7.0
+	prefillAttnFactor = 3.4
+)
 
-// bandwidthTokens is the cost, in tokens of weight work, of reading the weights once: a step of fewer
-// decoding tokens is bound by the read, and prompt tokens up to it ride along almost free.
-const bandwidthTokens = 4
-
-// tokenCost is the cost of a token at position pos.
-func (e *Engine) tokenCost(pos int) float64 {
+// tokenCost is the cost of a token at position pos whose attention runs factor times slower per flop than
+// the matmuls.
+func (e *Engine) tokenCost(pos int, factor float64) float64 {
 	m := e.model
 	cross := float64(m.WeightMACs()) / float64(2*m.Heads*m.HeadDim*m.Layers)
-	return 1 + float64(pos)/cross
+	return 1 + float64(pos)*factor/cross
 }
 
 // prefillBudget is what prompt tokens may cost in a step with decoders decoding sequences of cost
 // decodeCost; unlimited (the step's token limit decides) when nothing decodes.
 func (e *Engine) prefillBudget(decoders int, decodeCost float64) float64 {
 	if decoders == 0 {
-		return float64(e.opt.StepTokens) * e.tokenCost(e.model.MaxContext)
+		return float64(e.opt.StepTokens) * e.tokenCost(e.model.MaxContext, prefillAttnFactor)
 	}
 	base := max(decodeCost, bandwidthTokens)
 	return e.opt.PrefillStretch*base - decodeCost

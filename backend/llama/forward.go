@@ -275,7 +275,9 @@ func (m *Model) Forward(st *State, steps []Step) (int, error) {
 		if a := st.okv[i]; a != nil {
 			if s.Decode {
 				a.step++
-				a.stats.Steps++
+				if !a.dense {
+					a.stats.Steps++
+				}
 			} else {
 				m.okvBeginTurn(s.Seq)
 			}
@@ -316,7 +318,9 @@ func (m *Model) layout(st *State, steps []Step) error {
 				if err := m.okvPrepare(s.Seq, a, s.GenLimit); err != nil {
 					return fmt.Errorf("forward: %w", err)
 				}
-				st.okvDecode++
+				if !a.dense {
+					st.okvDecode++
+				}
 			}
 		}
 		st.okv = append(st.okv, a)
@@ -357,7 +361,7 @@ func (m *Model) layout(st *State, steps []Step) error {
 			var sel, obs *compute.SelState
 			if a := st.okv[i]; a != nil {
 				obs = a.states[li]
-				if steps[i].Decode {
+				if st.selecting(steps, i) {
 					sel = obs
 				}
 			}
@@ -371,7 +375,7 @@ func (m *Model) layout(st *State, steps []Step) error {
 	// The sparse layers' two halves: the sequences that attend to their whole context, and the decoding
 	// ones over their staging.
 	for i := range desc.QRows {
-		if a := st.okv[i]; a != nil && steps[i].Decode {
+		if st.selecting(steps, i) {
 			desc.QRows[i] = 0
 		}
 	}
@@ -381,7 +385,7 @@ func (m *Model) layout(st *State, steps []Step) error {
 	for i := range steps {
 		s, a := &steps[i], st.okv[i]
 		cnt := len(s.Tokens)
-		if a != nil && s.Decode {
+		if st.selecting(steps, i) {
 			st.stageSlots[row] = s.Seq.StagingSlot(a.kCap + a.step)
 			addSeq(desc, row, 1, a.kCap+a.genCap, a.kCap+a.genCap, s.Seq.StagingBlocks())
 			st.forced = append(st.forced, int32(omnikv.Forced(m.okv.Selector, m.okv.Window, a.step, a.kCap)))
@@ -394,6 +398,12 @@ func (m *Model) layout(st *State, steps []Step) error {
 	}
 	d.SetBatch(st.stagePart, desc)
 	return nil
+}
+
+// selecting reports whether step i decodes with OmniKV's selection (its sparse layers read staging).
+func (st *State) selecting(steps []Step, i int) bool {
+	a := st.okv[i]
+	return a != nil && steps[i].Decode && !a.dense
 }
 
 func resetDesc(d *compute.BatchDesc) {

@@ -54,6 +54,7 @@ type okvSeq struct {
 	kCap   int                 // selection slots per sparse layer
 	genCap int                 // generated-token slots per sparse layer
 	ready  bool                // staging sized for this turn
+	dense  bool                // this turn decodes densely: its context fits the budget (DenseUntilBudget)
 	states []*compute.SelState // (layers) filter layers: the device's selection state, nil elsewhere
 	stats  SelectionStats      // host-side counters (the traffic is read from the device on demand)
 }
@@ -95,7 +96,7 @@ func (m *Model) freeOKV(a *okvSeq) {
 // turn whose candidates are every cached token.
 func (m *Model) okvBeginTurn(seq *Sequence) {
 	if a := seq.okv; a != nil {
-		a.n, a.step, a.ready = seq.Len(), 0, false
+		a.n, a.step, a.ready, a.dense = seq.Len(), 0, false, false
 	}
 }
 
@@ -106,6 +107,10 @@ func (m *Model) okvPrepare(seq *Sequence, a *okvSeq, genLimit int) error {
 		return nil
 	}
 	a.kCap = m.okv.Budget.For(a.n)
+	if a.dense = m.okv.DenseUntilBudget && a.kCap >= a.n; a.dense {
+		a.ready = true
+		return nil
+	}
 	a.genCap = seq.Max() - a.n
 	if genLimit > 0 {
 		a.genCap = min(a.genCap, genLimit)

@@ -70,6 +70,36 @@ func loadTiny(t *testing.T) *llama.Model {
 	return m
 }
 
+// TestOmniKVDenseUntilBudget: with DenseUntilBudget, a turn whose context fits the budget decodes on the
+// dense path (the same logits bit for bit, nothing selected or fetched); past the budget it selects.
+func TestOmniKVDenseUntilBudget(t *testing.T) {
+	prompt := make([]int32, 150)
+	for i := range prompt {
+		prompt[i] = int32((i*37 + 11) % 500)
+	}
+	dense := loadTiny(t)
+	want, toks, _ := decodeLogits(t, dense, prompt, 12, nil)
+	for _, budget := range []int{150, 100} {
+		m := loadTiny(t)
+		cfg := omnikv.Config{Enabled: true, FilterLayers: []int{1}, Selector: omnikv.Last, Budget: omnikv.Budget{Tokens: budget}, DenseUntilBudget: true}
+		if err := m.SetOmniKV(cfg); err != nil {
+			t.Fatal(err)
+		}
+		got, _, seq := decodeLogits(t, m, prompt, 12, toks)
+		st := seq.Selection()
+		same := true
+		for i := range want {
+			same = same && slices.Equal(got[i], want[i])
+		}
+		switch {
+		case budget >= len(prompt) && (!same || st.Steps != 0 || st.RowsFetched != 0):
+			t.Fatalf("budget %d covers the context: same logits %v, stats %+v; want dense", budget, same, st)
+		case budget < len(prompt) && (st.Steps != 12 || st.Selected != budget):
+			t.Fatalf("budget %d: stats %+v; want 12 selecting steps of %d tokens", budget, st, budget)
+		}
+	}
+}
+
 func TestOmniKVFullBudgetEqualsDense(t *testing.T) {
 	prompt := make([]int32, 150)
 	for i := range prompt {

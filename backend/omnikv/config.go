@@ -101,6 +101,9 @@ type Config struct {
 	Selector     Selector
 	Budget       Budget
 	Window       int // observation window of uniform/exp (window_size)
+	// DenseUntilBudget decodes a turn densely while its context fits the budget: selection would keep every
+	// token, and the dense path gives the same attention without scoring, selecting and staging.
+	DenseUntilBudget bool
 }
 
 // DefaultConfig returns the configuration chosen for SmolLM2-135M-Instruct (30 layers); see docs/quality.md
@@ -117,7 +120,7 @@ func DefaultConfig(layers int) Config {
 			fl = append(fl, x)
 		}
 	}
-	return Config{Enabled: true, FilterLayers: fl, WaitLayers: 1, Selector: Last, Budget: Budget{Tokens: 2048}, Window: 16}
+	return Config{Enabled: true, FilterLayers: fl, WaitLayers: 1, Selector: Last, Budget: Budget{Tokens: 2048}, Window: 16, DenseUntilBudget: true}
 }
 
 // ParseLayers reads "2,8,18".
@@ -171,6 +174,9 @@ func (c Config) String() string {
 	s := fmt.Sprintf("filter layers %v, wait %d, selector %v, budget %v", c.FilterLayers, c.WaitLayers, c.Selector, c.Budget)
 	if c.Selector.Windowed() {
 		s += fmt.Sprintf(", window %d", c.Window)
+	}
+	if c.DenseUntilBudget {
+		s += ", dense while the context fits the budget"
 	}
 	return s
 }

@@ -148,7 +148,7 @@ func (g *Generator) Run(ctx context.Context, req *Request, out Sender) error {
 			return Errorf(CodeInvalidArg, "input %s: token id %d outside the vocabulary [0, %d)", InIDs, id, g.model.Vocab)
 		}
 	}
-	ereq := engine.Request{Prompt: prompt, Params: gr.Params}
+	ereq := engine.Request{Prompt: prompt, Params: gr.Params, IgnoreEOS: gr.IgnoreEOS}
 	var sess *session
 	if g.sessions != nil {
 		if sess, err = g.sessions.begin(req); err != nil {
@@ -238,6 +238,11 @@ func (g *Generator) stream(h *engine.Handle, gr *GenRequest, prompt []int32, ses
 		text += ts.Flush()
 		if sess != nil {
 			sess.finishTurn(all, reason)
+		}
+		if n := ev.Stats.GeneratedTokens - 1; n > 0 {
+			g.log.Debug().Int("prompt_tokens", ev.Stats.PromptTokens).Int("generated", ev.Stats.GeneratedTokens).
+				Dur("queued", ev.Stats.Queued).Dur("prefill", ev.Stats.Prefill).
+				Float64("decode_ms_per_token", float64(ev.Stats.Decode.Microseconds())/1000/float64(n)).Msg("request done")
 		}
 		if reason == sample.FinishCancelled {
 			g.log.Info().Msgf("request cancelled after %d tokens; KV pages in use: %d", len(all), g.eng.Pool().InUse()-g.sessionPages())

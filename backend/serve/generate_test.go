@@ -168,6 +168,7 @@ func TestGenerateBadInputs(t *testing.T) {
 		{"top_k fractional", textReq("hi", StringTensor(InSampling, `{"top_k": 2.5}`)), "top_k"},
 		{"malformed JSON", textReq("hi", StringTensor(InSampling, `{"temperature": `)), "sampling_parameters"},
 		{"unknown sampling key", textReq("hi", StringTensor(InSampling, `{"temprature": 1}`)), "temprature"},
+		{"ignore_eos as a number", textReq("hi", StringTensor(InSampling, `{"ignore_eos": 1}`)), "ignore_eos"},
 		{"stream as string", textReq("hi", StringTensor(InStream, "yes")), "stream"},
 		{"unknown input", textReq("hi", StringTensor("prompt", "x")), "prompt"},
 		{"temperature param < 0", &Request{Inputs: []Tensor{StringTensor(InText, "hi")}, Params: map[string]Param{"temperature": {Kind: ParamDouble, Double: -1}}}, "temperature"},
@@ -200,6 +201,26 @@ func TestGenerateBadInputs(t *testing.T) {
 	// The model still answers.
 	if text, _, _, err := run(t, g, textReq("Hello", int32Scalar(InMaxTokens, 3), boolTensor(InExclude, true))); err != nil || text == "" {
 		t.Fatalf("after bad inputs: %q %v", text, err)
+	}
+}
+
+// ignore_eos generates max_tokens tokens past an end-of-sequence token.
+func TestIgnoreEOS(t *testing.T) {
+	g := newGen(t, "generate", nil)
+	// SmolLM2 answers "Hi" and ends its turn within a few tokens.
+	finish := func(r *Response) string {
+		o := output(r, OutFinish)
+		s, _ := o.Strings()
+		return string(s[0])
+	}
+	prompt := "<|im_start|>user\nSay hi.<|im_end|>\n<|im_start|>assistant\n"
+	_, _, final, err := run(t, g, textReq(prompt, int32Scalar(InMaxTokens, 40)))
+	if err != nil || finish(final) != "stop" {
+		t.Fatalf("without ignore_eos: %v; want finish stop", err)
+	}
+	_, ids, final, err := run(t, g, textReq(prompt, int32Scalar(InMaxTokens, 40), StringTensor(InSampling, `{"ignore_eos": true}`)))
+	if err != nil || finish(final) != "length" || len(ids) != 40 {
+		t.Fatalf("with ignore_eos: finish %q, %d tokens, %v; want length, 40", finish(final), len(ids), err)
 	}
 }
 

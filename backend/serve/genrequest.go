@@ -29,15 +29,16 @@ const (
 
 // GenRequest is a decoded, validated generation request.
 type GenRequest struct {
-	Text    string  // the prompt text ("" when IDs are given)
-	IDs     []int32 // the prompt ids (nil when Text is given)
-	Stream  bool
-	Exclude bool
-	Params  sample.Params
+	Text      string  // the prompt text ("" when IDs are given)
+	IDs       []int32 // the prompt ids (nil when Text is given)
+	Stream    bool
+	Exclude   bool
+	IgnoreEOS bool // ignore_eos: generate max_tokens tokens whatever the model emits (benchmarks)
+	Params    sample.Params
 }
 
 // samplingKeys are the keys sampling_parameters (and request parameters) may carry.
-var samplingKeys = []string{"temperature", "top_p", "top_k", "min_p", "seed", "stop", "repetition_penalty", "max_tokens"}
+var samplingKeys = []string{"temperature", "top_p", "top_k", "min_p", "seed", "stop", "repetition_penalty", "max_tokens", "ignore_eos"}
 
 // DecodeGenRequest reads a request's inputs and parameters. Every error is CodeInvalidArg and names the field.
 func DecodeGenRequest(req *Request, o *GenOptions) (*GenRequest, error) {
@@ -122,6 +123,13 @@ func DecodeGenRequest(req *Request, o *GenOptions) (*GenRequest, error) {
 	}
 	if err := applySampling(&g.Params, fields); err != nil {
 		return nil, err
+	}
+	if v, ok := fields["ignore_eos"]; ok {
+		b, ok := v.(bool)
+		if !ok {
+			return nil, bad("ignore_eos: want true or false, got %T", v)
+		}
+		g.IgnoreEOS = b
 	}
 	if g.Params.MaxTokens <= 0 {
 		return nil, bad("max_tokens must be > 0, got %d", g.Params.MaxTokens)

@@ -123,36 +123,32 @@ func (b *bench) batch(n, c int, mode string) (*batchResult, error) {
 
 // interferenceResult is the scheduler benchmark: batch streams decode; a long prompt arrives.
 type interferenceResult struct {
-	Batch         int     `json:"batch"`
-	Context       int     `json:"context"`
-	Prompt        int     `json:"interfere_prompt"`
-	ITLP50Before  float64 `json:"itl_p50_ms_before"` // the streams' inter-token times before the prompt arrives
-	ITLP99Before  float64 `json:"itl_p99_ms_before"`
-	ITLP50During  float64 `json:"itl_p50_ms_during"` // while it is prefilled (until its first token)
-	ITLP99During  float64 `json:"itl_p99_ms_during"`
-	P99Ratio      float64 `json:"itl_p99_ratio"`
-	TTFTSeconds   float64 `json:"interfere_ttft_s"` // the long prompt's time to first token
-	GapsBefore    int     `json:"gaps_before"`
-	GapsDuring    int     `json:"gaps_during"`
-	DecodeTokSBef float64 `json:"decode_tokens_per_s_before"`
+	Batch        int     `json:"batch"`
+	Context      int     `json:"context"`
+	Prompt       int     `json:"interfere_prompt"`
+	ITLP50Base   float64 `json:"itl_p50_ms_without"` // the streams' inter-token times over the window, without the prompt
+	ITLP99Base   float64 `json:"itl_p99_ms_without"`
+	ITLP50During float64 `json:"itl_p50_ms_during"` // over the same window while the prompt is prefilled
+	ITLP99During float64 `json:"itl_p99_ms_during"`
+	P99Ratio     float64 `json:"itl_p99_ratio"`
+	P50Ratio     float64 `json:"itl_p50_ratio"`
+	TTFTSeconds  float64 `json:"interfere_ttft_s"` // the long prompt's time to first token
+	Window       int     `json:"window_tokens"`    // tokens per stream in the compared window
+	Warm         int     `json:"warm_tokens"`      // tokens per stream before the window
 }
 
 // interference runs batch streams through the engine's scheduler; once each has produced warm tokens, a
-// prompt of promptLen tokens arrives. The streams' inter-token times are compared before it and during its
-// prefill: the scheduler interleaves prompt chunks with the decode steps.
+// prompt of promptLen tokens arrives, and the streams' inter-token times until its first token are
+// compared with a second run without it over the same tokens of each stream (so that the streams' own
+// contexts, which grow as they decode, are the same in both): the scheduler interleaves the prompt's chunks
+// with the decode steps.
 func (b *bench) interference(sizes, contexts []int, promptLen int, mode string) error {
-	m := b.m
 	if err := b.setMode(mode); err != nil {
 		return err
 	}
 	for _, c := range contexts {
 		for _, n := range sizes {
-			eng, err := engine.New(m, engine.Options{MaxSequences: n + 1, KVDType: b.kvCfg.DType, OffloadDir: b.kvCfg.OffloadDir})
-			if err != nil {
-				return err
-			}
-			r, err := b.interfere(eng, n, c, promptLen)
-			eng.Close()
+			r, err := b.interfere(n, c, promptLen)
 			if err != nil {
 				return err
 			}
@@ -161,15 +157,46 @@ func (b *bench) interference(sizes, contexts []int, promptLen int, mode string) 
 				fmt.Println(string(out))
 				continue
 			}
-			fmt.Printf("batch %d, context %d, a %d-token prompt arrives: inter-token p50 %.2f -> %.2f ms, p99 %.2f -> %.2f ms (x%.2f); its TTFT %.2f s\n",
-				n, c, promptLen, r.ITLP50Before, r.ITLP50During, r.ITLP99Before, r.ITLP99During, r.P99Ratio, r.TTFTSeconds)
+			fmt.Printf("batch %d, context %d, a %d-token prompt arrives: inter-token p50 %.2f -> %.2f ms, p99 %.2f -> %.2f ms (x%.2f) over %d tokens per stream; its TTFT %.2f s\n",
+				n, c, promptLen, r.ITLP50Base, r.ITLP50During, r.ITLP99Base, r.ITLP99During, r.P99Ratio, r.Window, r.TTFTSeconds)
 		}
 	}
 	return nil
 }
 
-func (b *bench) interfere(eng *engine.Engine, n, c, promptLen int) (*interferenceResult, error) {
-	const warm = 64 // tokens each stream produces before the prompt arrives
+const interfereWarm = 64 // tokens each stream produces before the prompt arrives
+
+func (b *bench) interfere(n, c, promptLen int) (*interferenceResult, error) {
+	fmt.Fprintf(os.Stderr, "  batch %d, context %d, with a %d-token prompt arriving ...", n, c, promptLen)
+	during, window, ttft, err := b.streams(n, c, promptLen, 0)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, " %d tokens per stream until its first token (%.1f s); again without it ...", window, ttft)
+	base, _, _, err := b.streams(n, c, 0, window)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, " done\n")
+	r := &interferenceResult{Batch: n, Context: c, Prompt: promptLen, Window: window, Warm: interfereWarm, TTFTSeconds: ttft,
+		ITLP50Base: median(base), ITLP99Base: percentile(base, 0.99), ITLP50During: median(during), ITLP99During: percentile(during, 0.99)}
+	if r.ITLP99Base > 0 && r.ITLP50Base > 0 {
+		r.P99Ratio, r.P50Ratio = r.ITLP99During/r.ITLP99Base, r.ITLP50During/r.ITLP50Base
+	}
+	return r, nil
+}
+
+// streams runs n streams of c-token prompts through a fresh engine. With promptLen > 0, once every stream
+// has interfereWarm tokens a prompt of promptLen tokens arrives; the run ends at its first token and returns
+// the streams' inter-token gaps since it arrived, the fewest tokens a stream made meanwhile (the window) and
+// the prompt's time to first token. With promptLen 0, the run ends once every stream has interfereWarm +
+// window tokens and returns the gaps of tokens interfereWarm .. interfereWarm+window.
+func (b *bench) streams(n, c, promptLen, window int) (gaps []float64, made int, ttft float64, err error) {
+	eng, err := engine.New(b.m, engine.Options{MaxSequences: n + 1, KVDType: b.kvCfg.DType, OffloadDir: b.kvCfg.OffloadDir})
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer eng.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	params := sample.DefaultParams()
@@ -177,7 +204,7 @@ func (b *bench) interfere(eng *engine.Engine, n, c, promptLen int) (*interferenc
 	params.Temperature, params.MaxTokens = 0, min(b.m.MaxContext-c-1, 4096)
 	type tick struct {
 		stream int
-		at     time.Time
+		at     time.Time // zero: the stream ended
 	}
 	ticks := make(chan tick, 1<<16)
 	var hs []*engine.Handle
@@ -185,7 +212,7 @@ func (b *bench) interfere(eng *engine.Engine, n, c, promptLen int) (*interferenc
 		off := 7 * i % 64
 		h, err := eng.Submit(ctx, engine.Request{Prompt: b.ids[off : off+c], Params: params, IgnoreEOS: true})
 		if err != nil {
-			return nil, err
+			return nil, 0, 0, err
 		}
 		hs = append(hs, h)
 		go func(i int, h *engine.Handle) {
@@ -193,57 +220,45 @@ func (b *bench) interfere(eng *engine.Engine, n, c, promptLen int) (*interferenc
 				if !ev.Done {
 					ticks <- tick{i, time.Now()}
 				} else if ev.Reason != sample.FinishCancelled {
-					ticks <- tick{i, time.Time{}} // the stream ended
+					ticks <- tick{i, time.Time{}}
 				}
 			}
 		}(i, h)
 	}
-	fmt.Fprintf(os.Stderr, "  batch %d, context %d: %d streams warming up ...", n, c, n)
-	last := make([]time.Time, n)
-	count := make([]int, n)
-	var before, during []float64
-	phase := 0 // 0: warm-up, 1: before (measuring), 2: during the prompt's prefill
+	defer func() {
+		cancel()
+		for _, h := range hs {
+			for range h.Events() {
+			}
+		}
+	}()
+	times := make([][]time.Time, n)
 	var tSubmit time.Time
-	var long *engine.Handle
+	at := make([]int, n) // each stream's token count when the prompt arrived
 	firstToken := make(chan time.Time, 1)
-	ended := 0
 	for {
 		select {
 		case t := <-ticks:
 			if t.at.IsZero() {
-				ended++
-				if ended == n && phase < 2 {
-					return nil, fmt.Errorf("the streams ended before the prompt arrived")
+				return nil, 0, 0, fmt.Errorf("a stream ended before the measurement did (prompt %d tokens, window %d)", promptLen, window)
+			}
+			times[t.stream] = append(times[t.stream], t.at)
+			least := len(times[0])
+			for _, ts := range times {
+				least = min(least, len(ts))
+			}
+			if promptLen > 0 && tSubmit.IsZero() && least >= interfereWarm {
+				tSubmit = time.Now()
+				for i := range at {
+					at[i] = len(times[i])
 				}
-				continue
-			}
-			if phase == 2 && ended > 0 {
-				continue // a stream has ended: the batch is no longer the one measured
-			}
-			if !last[t.stream].IsZero() && count[t.stream] > 4 { // the first tokens follow the prefills
-				gap := ms(t.at.Sub(last[t.stream]))
-				switch phase {
-				case 1:
-					before = append(before, gap)
-				case 2:
-					during = append(during, gap)
-				}
-			}
-			last[t.stream] = t.at
-			count[t.stream]++
-			if phase == 0 && slices.Min(count) >= warm/2 {
-				phase = 1
-			}
-			if phase == 1 && slices.Min(count) >= warm+warm/2 {
-				phase, tSubmit = 2, time.Now()
-				fmt.Fprintf(os.Stderr, " the %d-token prompt arrives ...", promptLen)
 				lp := sample.DefaultParams()
 				lp.Temperature, lp.MaxTokens = 0, 1
 				h, err := eng.Submit(ctx, engine.Request{Prompt: b.ids[64 : 64+promptLen], Params: lp, IgnoreEOS: true})
 				if err != nil {
-					return nil, err
+					return nil, 0, 0, err
 				}
-				long = h
+				hs = append(hs, h)
 				go func() {
 					for ev := range h.Events() {
 						if !ev.Done {
@@ -252,28 +267,31 @@ func (b *bench) interfere(eng *engine.Engine, n, c, promptLen int) (*interferenc
 					}
 				}()
 			}
-		case t1 := <-firstToken:
-			cancel()
-			for _, h := range append(hs, long) {
-				for range h.Events() {
+			if promptLen == 0 && least >= interfereWarm+window {
+				for _, ts := range times {
+					gaps = appendGaps(gaps, ts[interfereWarm:interfereWarm+window])
 				}
+				return gaps, window, 0, nil
 			}
-			fmt.Fprintf(os.Stderr, " done\n")
-			if ended > 0 {
-				fmt.Fprintf(os.Stderr, "  note: %d streams ended before the prompt's first token; the during window is shorter\n", ended)
+		case t1 := <-firstToken:
+			made = len(times[0])
+			for i, ts := range times {
+				made = min(made, len(ts)-at[i])
 			}
-			r := &interferenceResult{Batch: n, Context: c, Prompt: promptLen, GapsBefore: len(before), GapsDuring: len(during),
-				ITLP50Before: median(before), ITLP99Before: percentile(before, 0.99),
-				ITLP50During: median(during), ITLP99During: percentile(during, 0.99), TTFTSeconds: t1.Sub(tSubmit).Seconds()}
-			if r.ITLP99Before > 0 {
-				r.P99Ratio = r.ITLP99During / r.ITLP99Before
+			for i, ts := range times {
+				gaps = appendGaps(gaps, ts[at[i]:at[i]+made])
 			}
-			if r.ITLP50Before > 0 {
-				r.DecodeTokSBef = float64(n) / r.ITLP50Before * 1000
-			}
-			return r, nil
+			return gaps, made, t1.Sub(tSubmit).Seconds(), nil
 		}
 	}
+}
+
+// appendGaps appends the gaps between consecutive times, in ms.
+func appendGaps(gaps []float64, ts []time.Time) []float64 {
+	for i := 1; i < len(ts); i++ {
+		gaps = append(gaps, ms(ts[i].Sub(ts[i-1])))
+	}
+	return gaps
 }
 
 // percentile returns the p-quantile (nearest rank) of v.

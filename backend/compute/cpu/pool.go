@@ -53,11 +53,13 @@ var (
 	pool     *workPool
 )
 
-// thePool returns the package's pool, starting GOMAXPROCS-1 helper goroutines on first use.
+// thePool returns the package's pool, starting workers-1 helper goroutines on first use: one worker per
+// CPU, or GOMAXPROCS if that is lower. A host may run the Go scheduler with more Ps than CPUs (the Triton
+// backend does: see cgo/), so that goroutines that answer requests do not take a P from a worker.
 func thePool() *workPool {
 	poolOnce.Do(func() {
 		p := &workPool{}
-		for i := 1; i < runtime.GOMAXPROCS(0); i++ {
+		for i := 1; i < min(runtime.NumCPU(), runtime.GOMAXPROCS(0)); i++ {
 			h := &poolHelper{id: i, wake: make(chan struct{}, 1)}
 			p.helpers = append(p.helpers, h)
 			go p.helperLoop(h)
