@@ -179,21 +179,24 @@ func (e *Engine) plan(running []*Handle, steps []llama.Step, owners []*Handle) (
 	}
 	tokens := e.opt.StepTokens - len(steps)
 	budget := e.prefillBudget(len(steps), decodeCost)
+	first := true // the first prompt token of a step goes whatever its cost, so that prompts always advance
 	for _, h := range running {
 		rest := len(h.req.Prompt) - h.fed
-		if rest <= 0 || tokens <= 0 || budget <= 0 {
+		if rest <= 0 || tokens <= 0 {
 			continue
 		}
-		// As many tokens as the budget pays for at this sequence's positions (at least one, so that a prompt
-		// always advances).
+		// As many tokens as the budget pays for at this sequence's positions.
 		n, pos := 0, h.seq.Len()
 		for n < min(rest, tokens) {
 			c := e.tokenCost(pos+n, prefillAttnFactor)
-			if n > 0 && c > budget {
+			if !first && c > budget {
 				break
 			}
 			budget -= c
-			n++
+			n, first = n+1, false
+		}
+		if n == 0 {
+			break
 		}
 		steps = append(steps, llama.Step{Seq: h.seq, Tokens: h.req.Prompt[h.fed : h.fed+n]})
 		owners = append(owners, h)
