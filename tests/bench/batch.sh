@@ -7,7 +7,8 @@
 #
 # Usage: tests/bench/batch.sh            (results in .cache/bench/batch-<UTC time>/, the table also on stdout)
 # Env:   OMNIKV_MODEL (default .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf), BATCHES (1,2,3,4,6,8,12,16,24,32),
-#        CONTEXT (128: prompt tokens per sequence), DECODE_TOKENS (64), INTERFERE (4096: the arriving prompt;
+#        CONTEXT (128: prompt tokens per sequence), DECODE_TOKENS (32 timed steps per run), REPS (3 round-robin
+#        runs of every batch size, steps pooled), INTERFERE (4096: the arriving prompt;
 #        0 skips), INTERFERE_BATCH (8), THREADS (all cores), OUT (result folder).
 set -euo pipefail
 
@@ -16,7 +17,8 @@ cd "$ROOT"
 MODEL="${OMNIKV_MODEL:-.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
 BATCHES="${BATCHES:-1,2,3,4,6,8,12,16,24,32}"
 CONTEXT="${CONTEXT:-128}"
-DECODE_TOKENS="${DECODE_TOKENS:-64}"
+DECODE_TOKENS="${DECODE_TOKENS:-32}"
+REPS="${REPS:-3}"
 INTERFERE="${INTERFERE:-4096}"
 INTERFERE_BATCH="${INTERFERE_BATCH:-8}"
 THREADS="${THREADS:-$(nproc)}"
@@ -35,14 +37,14 @@ echo "batch.sh: [1/4] machine bound" >&2
 
 echo "batch.sh: [2/4] omnikv bench --batch $BATCHES" >&2
 GOMAXPROCS="$THREADS" "$OUT/omnikv" bench --model "$MODEL" --batch "$BATCHES" --context "$CONTEXT" \
-	--decode-tokens "$DECODE_TOKENS" --json >"$OUT/omnikv.jsonl" 2>"$OUT/omnikv.log"
+	--decode-tokens "$DECODE_TOKENS" --repeat "$REPS" --json >"$OUT/omnikv.jsonl" 2>"$OUT/omnikv.log"
 
 llama_args=()
 note=""
 if [ -x .cache/llamacpp-bin/llama-batched-bench ]; then
 	echo "batch.sh: [3/4] llama.cpp llama-batched-bench" >&2
 	if python3 tests/bench/llamacpp_batched.py --model "$MODEL" --batch "$BATCHES" --context "$CONTEXT" \
-		--decode-tokens "$DECODE_TOKENS" --threads "$THREADS" >"$OUT/llamacpp.jsonl" 2>"$OUT/llamacpp.log"; then
+		--decode-tokens "$((REPS * DECODE_TOKENS))" --threads "$THREADS" >"$OUT/llamacpp.jsonl" 2>"$OUT/llamacpp.log"; then
 		llama_args=(--llamacpp "$OUT/llamacpp.jsonl")
 	else
 		note+=" llama.cpp: run failed, see llamacpp.log."
@@ -60,6 +62,6 @@ if [ "$INTERFERE" -gt 0 ]; then
 fi
 
 note="Run $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown); $CONTEXT-token prompts, \
-$DECODE_TOKENS decode steps timed (medians), $THREADS threads, load average before the run: $LOAD.$note"
+$REPS x $DECODE_TOKENS decode steps timed per batch size (medians), $THREADS threads, load average before the run: $LOAD.$note"
 python3 tests/bench/batch_report.py --bound "$OUT/bound.jsonl" --omnikv "$OUT/omnikv.jsonl" "${llama_args[@]}" \
 	"${interfere_args[@]}" --note "$note" | tee "$OUT/results.md"

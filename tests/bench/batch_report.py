@@ -72,10 +72,12 @@ def render(bound, ours, llama, interfere, note=""):
         prev = r["decode_tokens_per_s"]
     for r in interfere:
         out.append("")
-        out.append(f"Interference: {r['batch']} streams decoding at context {r['context']}, a {r['interfere_prompt']}-token "
-                   f"prompt arrives: their inter-token p50 {r['itl_p50_ms_before']:.2f} -> {r['itl_p50_ms_during']:.2f} ms, "
-                   f"p99 {r['itl_p99_ms_before']:.2f} -> {r['itl_p99_ms_during']:.2f} ms (x{r['itl_p99_ratio']:.2f}); "
-                   f"the prompt's time to first token {r['interfere_ttft_s']:.1f} s ({r['gaps_before']} and {r['gaps_during']} gaps).")
+        out.append(f"Chunked prefill: {r['batch']} sequences decode ({r['context']}-token prompts); after {r['warm_tokens']} tokens each "
+                   f"a {r['interfere_prompt']}-token prompt arrives. Over the {r['window_tokens']} tokens each sequence makes until "
+                   f"its first token, their inter-token p50 is {r['itl_p50_ms_during']:.2f} ms against {r['itl_p50_ms_without']:.2f} "
+                   f"ms over the same tokens of a run without it (x{r['itl_p50_ratio']:.2f}), p99 {r['itl_p99_ms_during']:.2f} "
+                   f"against {r['itl_p99_ms_without']:.2f} ms (x{r['itl_p99_ratio']:.2f}); the prompt's time to first token "
+                   f"{r['interfere_ttft_s']:.1f} s.")
     return "\n".join(out)
 
 

@@ -31,44 +31,61 @@ type batchResult struct {
 }
 
 // batches measures decoding with batch sequences per forward call: each sequence is prefilled with its own
-// prompt (filler text at its own offset), then every step feeds all of them one token.
+// prompt (filler text at its own offset), then every step feeds all of them one token. With repeats, the
+// batch sizes run round-robin that many times and each size's steps are pooled (median), so that a burst
+// of other load on the machine does not land on one size only.
 func (b *bench) batches(sizes, contexts []int, modes []string) error {
 	if !b.asJSON {
 		fmt.Printf("%-7s %6s %8s %14s %12s %16s\n", "mode", "batch", "context", "ms/step p50", "ms/step p90", "tokens/s (all)")
 	}
 	for _, c := range contexts {
-		for _, n := range sizes {
-			for _, mode := range modes {
-				r, err := b.batch(n, c, mode)
-				if err != nil {
-					return err
+		for _, mode := range modes {
+			res := make([]*batchResult, len(sizes))
+			times := make([][]float64, len(sizes))
+			for r := 0; r < b.repeat; r++ {
+				for i, n := range sizes {
+					br, t, err := b.batch(n, c, mode)
+					if err != nil {
+						return err
+					}
+					if res[i] == nil {
+						res[i] = br
+					}
+					times[i] = append(times[i], t...)
 				}
+			}
+			for i, r := range res {
+				med := median(times[i])
+				r.DecodeMSStep, r.DecodeMSStepHi, r.Steps = med, percentile(times[i], 0.9), len(times[i])
+				r.DecodeTokS = float64(r.Batch) / med * 1000
 				if b.asJSON {
 					out, _ := json.Marshal(r)
 					fmt.Println(string(out))
 					continue
 				}
-				fmt.Printf("%-7s %6d %8d %14.2f %12.2f %16.1f\n", mode, n, c, r.DecodeMSStep, r.DecodeMSStepHi, r.DecodeTokS)
+				fmt.Printf("%-7s %6d %8d %14.2f %12.2f %16.1f\n", mode, r.Batch, c, r.DecodeMSStep, r.DecodeMSStepHi, r.DecodeTokS)
 			}
 		}
 	}
 	return nil
 }
 
-func (b *bench) batch(n, c int, mode string) (*batchResult, error) {
+// batch prefills n sequences of c tokens and times decodeN steps of all of them; it returns the result
+// (timing fields unset) and the step times in ms.
+func (b *bench) batch(n, c int, mode string) (*batchResult, []float64, error) {
 	m := b.m
 	pool, err := kvcache.NewPool(m.Device(), b.kvCfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer pool.Close()
 	st, err := m.NewState(max(n, b.chunk), n)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer st.Free(m)
 	if err := b.setMode(mode); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fmt.Fprintf(os.Stderr, "  %s, batch %d, context %d: prefill ...", mode, n, c)
 	seqs := make([]*llama.Sequence, n)
@@ -76,7 +93,7 @@ func (b *bench) batch(n, c int, mode string) (*batchResult, error) {
 	for i := range seqs {
 		seqs[i] = llama.NewSequence(pool, c+b.decodeN+1)
 		if err := b.fill(st, seqs[i], c, 7*i%64); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	prefill := time.Since(t0).Seconds()
@@ -97,7 +114,7 @@ func (b *bench) batch(n, c int, mode string) (*batchResult, error) {
 	for k := 0; k < b.decodeN; k++ {
 		t := time.Now()
 		if _, err := m.Forward(st, steps); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		logits = m.ReadLogits(st, logits)
 		for i := range next {
@@ -106,9 +123,7 @@ func (b *bench) batch(n, c int, mode string) (*batchResult, error) {
 		times = append(times, ms(time.Since(t)))
 	}
 	fmt.Fprintf(os.Stderr, " done\n")
-	med := median(times)
-	r := &batchResult{Mode: mode, Batch: n, Context: c, DecodeMSStep: med, DecodeMSStepHi: percentile(times, 0.9),
-		DecodeTokS: float64(n) / med * 1000, Steps: len(times)}
+	r := &batchResult{Mode: mode, Batch: n, Context: c}
 	if !b.synthetic {
 		r.PrefillTokS = float64(n*c) / prefill
 	}
@@ -118,7 +133,7 @@ func (b *bench) batch(n, c int, mode string) (*batchResult, error) {
 	r.WeightBytes = m.WeightBytes()
 	r.KVBytes = int64(n) * ctx * int64(m.Layers) * kvRow
 	r.FLOPs = float64(n) * (2*float64(m.WeightMACs()) + 4*float64(m.Heads*m.HeadDim*m.Layers)*float64(ctx))
-	return r, nil
+	return r, times, nil
 }
 
 // interferenceResult is the scheduler benchmark: batch streams decode; a long prompt arrives.

@@ -321,14 +321,14 @@ func (t *attnTask) gather(w *attnScratch, sq *attnSeq, kvh, jb, nb int) {
 		}
 		p, off, dst := int(sq.blocks[pg]), slot*kvDim+kvh*hd, (j-jb)*hd
 		if st.fp32() {
-			k, v := st.k32(p, layer), st.v32(p, layer)
+			k, v := st.kf(p, layer), st.vf(p, layer)
 			for r := 0; r < n; r++ {
 				copy(w.k[dst+r*hd:dst+(r+1)*hd], k[off+r*kvDim:])
 				copy(w.v[dst+r*hd:dst+(r+1)*hd], v[off+r*kvDim:])
 			}
 		} else {
-			cvtF16Rows(w.k[dst:], st.k16(p, layer)[off:], hd, n, kvDim)
-			cvtF16Rows(w.v[dst:], st.v16(p, layer)[off:], hd, n, kvDim)
+			cvtF16Rows(w.k[dst:], st.kh(p, layer)[off:], hd, n, kvDim)
+			cvtF16Rows(w.v[dst:], st.vh(p, layer)[off:], hd, n, kvDim)
 		}
 		j += n
 	}
@@ -545,9 +545,9 @@ func (t *attnTask) headMaxPass(sq *attnSeq) {
 				h := kvh*group + g
 				var v float32
 				if st.fp32() {
-					v = dotF32(q[h*hd:(h+1)*hd], st.k32(p, layer)[off+kvh*hd:off+(kvh+1)*hd])
+					v = dotF32(q[h*hd:(h+1)*hd], st.kf(p, layer)[off+kvh*hd:off+(kvh+1)*hd])
 				} else {
-					v = dotF16(st.k16(p, layer)[off+kvh*hd:off+(kvh+1)*hd], q[h*hd:(h+1)*hd])
+					v = dotF16(st.kh(p, layer)[off+kvh*hd:off+(kvh+1)*hd], q[h*hd:(h+1)*hd])
 				}
 				best = max(best, v*a.Scale)
 			}

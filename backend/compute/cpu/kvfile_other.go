@@ -17,6 +17,8 @@ func newKVFile(string) (*kvFile, error) {
 func (*kvFile) grow(int) ([]byte, error) { return nil, errors.New("kv file store: unavailable") }
 func (*kvFile) close()                   {}
 
+func anonBlock(int) ([]byte, func()) { return nil, nil }
+
 func bytesAs[T uint16 | float32](b []byte) []T {
 	var z T
 	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), len(b)/int(unsafe.Sizeof(z)))

@@ -6,17 +6,20 @@ import (
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
 )
 
-// kvStore is a KV store's storage on the CPU device: one chunk of memory per page holding, for each of the
-// store's layers, the page's keys then its values. The device and host tiers are RAM; the mapped tier maps
-// each page's chunk from a file (kvfile_unix.go).
+// kvStore is a KV store's storage on the CPU device: per layer, its pages' keys and values, each page a
+// (PageTokens, KVDim) view. Every GrowKVStore call allocates, per layer, one contiguous block for the keys
+// of the new pages and one for their values, so that a layer's pages, which a sequence mostly gets in a row,
+// lie in a row in memory and attention streams through them. The device and host tiers are RAM; the mapped
+// tier maps each call's blocks from a file (kvfile_unix.go).
 type kvStore struct {
-	spec   compute.KVSpec
-	layers int
-	tier   compute.Tier
-	half   int         // values in one layer's keys of one page: PageTokens*KVDim
-	p16    [][]uint16  // (pages) (layers, 2, PageTokens, KVDim) when the cache is fp16
-	p32    [][]float32 // (pages) (layers, 2, PageTokens, KVDim) when the cache is fp32
-	file   *kvFile     // TierMapped
+	spec     compute.KVSpec
+	layers   int
+	tier     compute.Tier
+	half     int           // values in one layer's keys of one page: PageTokens*KVDim
+	k16, v16 [][][]uint16  // (layers, pages) (PageTokens, KVDim) when the cache is fp16
+	k32, v32 [][][]float32 // (layers, pages) (PageTokens, KVDim) when the cache is fp32
+	file     *kvFile       // TierMapped
+	unmap    []func()      // anonymous mappings of the device and host tiers
 }
 
 // storeOf returns the storage of a store made by a CPU device.
@@ -33,7 +36,8 @@ func (*Device) NewKVStore(spec compute.KVSpec, layers int, tier compute.Tier, op
 	if spec.PageTokens <= 0 || spec.KVDim <= 0 || layers <= 0 {
 		return nil, fmt.Errorf("cpu: KV store of %d layers, %d tokens per page, KV dim %d", layers, spec.PageTokens, spec.KVDim)
 	}
-	st := &kvStore{spec: spec, layers: layers, tier: tier, half: spec.PageTokens * spec.KVDim}
+	st := &kvStore{spec: spec, layers: layers, tier: tier, half: spec.PageTokens * spec.KVDim,
+		k16: make([][][]uint16, layers), v16: make([][][]uint16, layers), k32: make([][][]float32, layers), v32: make([][][]float32, layers)}
 	switch tier {
 	case compute.TierDevice, compute.TierHost:
 	case compute.TierMapped:
@@ -51,25 +55,47 @@ func (*Device) NewKVStore(spec compute.KVSpec, layers int, tier compute.Tier, op
 // GrowKVStore implements compute.Device.
 func (*Device) GrowKVStore(s *compute.KVStore, pages int) error {
 	st := storeOf(s)
-	per := 2 * st.layers * st.half // values per page chunk
-	for i := 0; i < pages; i++ {
-		if st.file != nil {
-			b, err := st.file.grow(per * s.Spec.DType.Bytes())
-			if err != nil {
-				return err
-			}
-			if s.Spec.DType == compute.KVF32 {
-				st.p32 = append(st.p32, bytesAs[float32](b))
-			} else {
-				st.p16 = append(st.p16, bytesAs[uint16](b))
-			}
-		} else if s.Spec.DType == compute.KVF32 {
-			st.p32 = append(st.p32, make([]float32, per))
-		} else {
-			st.p16 = append(st.p16, make([]uint16, per))
-		}
-		s.Pages++
+	if pages <= 0 {
+		return nil
 	}
+	n := pages * st.half // values in one layer's keys (or values) of the new pages
+	var b16 []uint16
+	var b32 []float32
+	if st.file != nil {
+		b, err := st.file.grow(2 * st.layers * n * s.Spec.DType.Bytes())
+		if err != nil {
+			return err
+		}
+		if s.Spec.DType == compute.KVF32 {
+			b32 = bytesAs[float32](b)
+		} else {
+			b16 = bytesAs[uint16](b)
+		}
+	} else if b, unmap := anonBlock(2 * st.layers * n * s.Spec.DType.Bytes()); b != nil {
+		st.unmap = append(st.unmap, unmap)
+		if s.Spec.DType == compute.KVF32 {
+			b32 = bytesAs[float32](b)
+		} else {
+			b16 = bytesAs[uint16](b)
+		}
+	} else if s.Spec.DType == compute.KVF32 {
+		b32 = make([]float32, 2*st.layers*n)
+	} else {
+		b16 = make([]uint16, 2*st.layers*n)
+	}
+	for l := 0; l < st.layers; l++ {
+		for i := 0; i < pages; i++ {
+			k, v := (2*l)*n+i*st.half, (2*l+1)*n+i*st.half
+			if b32 != nil {
+				st.k32[l] = append(st.k32[l], b32[k:k+st.half:k+st.half])
+				st.v32[l] = append(st.v32[l], b32[v:v+st.half:v+st.half])
+			} else {
+				st.k16[l] = append(st.k16[l], b16[k:k+st.half:k+st.half])
+				st.v16[l] = append(st.v16[l], b16[v:v+st.half:v+st.half])
+			}
+		}
+	}
+	s.Pages += pages
 	return nil
 }
 
@@ -78,7 +104,13 @@ func (st *kvStore) free() {
 		st.file.close()
 		st.file = nil
 	}
-	st.p16, st.p32 = nil, nil
+	for _, f := range st.unmap {
+		f()
+	}
+	st.unmap = nil
+	for l := range st.k16 {
+		st.k16[l], st.v16[l], st.k32[l], st.v32[l] = nil, nil, nil, nil
+	}
 }
 
 // MappedBytes returns the size of a mapped store's backing file (0 for other tiers).
@@ -89,12 +121,13 @@ func MappedBytes(s *compute.KVStore) int64 {
 	return 0
 }
 
-// k16 returns layer l's keys of page p (PageTokens, KVDim); v16 its values; k32 and v32 the same for fp32.
-func (st *kvStore) k16(p, l int) []uint16  { return st.p16[p][2*l*st.half : (2*l+1)*st.half] }
-func (st *kvStore) v16(p, l int) []uint16  { return st.p16[p][(2*l+1)*st.half : (2*l+2)*st.half] }
-func (st *kvStore) k32(p, l int) []float32 { return st.p32[p][2*l*st.half : (2*l+1)*st.half] }
-func (st *kvStore) v32(p, l int) []float32 { return st.p32[p][(2*l+1)*st.half : (2*l+2)*st.half] }
-func (st *kvStore) fp32() bool             { return st.spec.DType == compute.KVF32 }
+// kh returns layer l's keys of page p (PageTokens, KVDim) of an fp16 store; vh its values; kf and vf the
+// same for fp32.
+func (st *kvStore) kh(p, l int) []uint16  { return st.k16[l][p] }
+func (st *kvStore) vh(p, l int) []uint16  { return st.v16[l][p] }
+func (st *kvStore) kf(p, l int) []float32 { return st.k32[l][p] }
+func (st *kvStore) vf(p, l int) []float32 { return st.v32[l][p] }
+func (st *kvStore) fp32() bool            { return st.spec.DType == compute.KVF32 }
 
 // WriteKV implements compute.Device.
 func (*Device) WriteKV(s *compute.KVStore, layer int, k, v *compute.Tensor, slots []int32) {
@@ -114,12 +147,12 @@ func (*Device) WriteKV(s *compute.KVStore, layer int, k, v *compute.Tensor, slot
 		}
 		kr, vr := rowOf(k, i), rowOf(v, i)
 		if st.fp32() {
-			copy(st.k32(p, layer)[off:off+kvDim], kr)
-			copy(st.v32(p, layer)[off:off+kvDim], vr)
+			copy(st.kf(p, layer)[off:off+kvDim], kr)
+			copy(st.vf(p, layer)[off:off+kvDim], vr)
 			continue
 		}
-		cvtF32ToF16(st.k16(p, layer)[off:off+kvDim], kr)
-		cvtF32ToF16(st.v16(p, layer)[off:off+kvDim], vr)
+		cvtF32ToF16(st.kh(p, layer)[off:off+kvDim], kr)
+		cvtF32ToF16(st.vh(p, layer)[off:off+kvDim], vr)
 	}
 }
 
@@ -131,11 +164,11 @@ func ReadKV(s *compute.KVStore, layer int, slots []int32, k, v []float32) {
 	for i, slot := range slots {
 		p, off := int(slot)/pt, int(slot)%pt*kvDim
 		if st.fp32() {
-			copy(k[i*kvDim:(i+1)*kvDim], st.k32(p, layer)[off:off+kvDim])
-			copy(v[i*kvDim:(i+1)*kvDim], st.v32(p, layer)[off:off+kvDim])
+			copy(k[i*kvDim:(i+1)*kvDim], st.kf(p, layer)[off:off+kvDim])
+			copy(v[i*kvDim:(i+1)*kvDim], st.vf(p, layer)[off:off+kvDim])
 			continue
 		}
-		cvtF16Rows(k[i*kvDim:], st.k16(p, layer)[off:], kvDim, 1, kvDim)
-		cvtF16Rows(v[i*kvDim:], st.v16(p, layer)[off:], kvDim, 1, kvDim)
+		cvtF16Rows(k[i*kvDim:], st.kh(p, layer)[off:], kvDim, 1, kvDim)
+		cvtF16Rows(v[i*kvDim:], st.vh(p, layer)[off:], kvDim, 1, kvDim)
 	}
 }

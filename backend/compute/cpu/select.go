@@ -244,11 +244,11 @@ func (t *gatherTask) run(lo, hi int) {
 		// Non-temporal stores: the staging lines are written without being read first (the staging of all
 		// sparse layers is far larger than the caches).
 		if t.src.fp32() {
-			copyRowsNT(t.dst.k32(dp, dl)[do:do+kvDim], t.src.k32(sp, sl)[so:so+kvDim])
-			copyRowsNT(t.dst.v32(dp, dl)[do:do+kvDim], t.src.v32(sp, sl)[so:so+kvDim])
+			copyRowsNT(t.dst.kf(dp, dl)[do:do+kvDim], t.src.kf(sp, sl)[so:so+kvDim])
+			copyRowsNT(t.dst.vf(dp, dl)[do:do+kvDim], t.src.vf(sp, sl)[so:so+kvDim])
 		} else {
-			copyRowsNT(t.dst.k16(dp, dl)[do:do+kvDim], t.src.k16(sp, sl)[so:so+kvDim])
-			copyRowsNT(t.dst.v16(dp, dl)[do:do+kvDim], t.src.v16(sp, sl)[so:so+kvDim])
+			copyRowsNT(t.dst.kh(dp, dl)[do:do+kvDim], t.src.kh(sp, sl)[so:so+kvDim])
+			copyRowsNT(t.dst.vh(dp, dl)[do:do+kvDim], t.src.vh(sp, sl)[so:so+kvDim])
 		}
 	}
 	storeFence()
@@ -262,12 +262,12 @@ func (t *gatherTask) prefetch(blocks []int32, r, layer int) {
 	pt, kvDim := t.src.spec.PageTokens, t.src.spec.KVDim
 	p, off := int(blocks[r/pt]), r%pt*kvDim
 	if t.src.fp32() {
-		prefetchLines(unsafe.Pointer(&t.src.k32(p, layer)[off]), (4*kvDim+63)/64)
-		prefetchLines(unsafe.Pointer(&t.src.v32(p, layer)[off]), (4*kvDim+63)/64)
+		prefetchLines(unsafe.Pointer(&t.src.kf(p, layer)[off]), (4*kvDim+63)/64)
+		prefetchLines(unsafe.Pointer(&t.src.vf(p, layer)[off]), (4*kvDim+63)/64)
 		return
 	}
-	prefetchLines(unsafe.Pointer(&t.src.k16(p, layer)[off]), (2*kvDim+63)/64)
-	prefetchLines(unsafe.Pointer(&t.src.v16(p, layer)[off]), (2*kvDim+63)/64)
+	prefetchLines(unsafe.Pointer(&t.src.kh(p, layer)[off]), (2*kvDim+63)/64)
+	prefetchLines(unsafe.Pointer(&t.src.vh(p, layer)[off]), (2*kvDim+63)/64)
 }
 
 // selectJob is one state's SelectScores.
@@ -400,12 +400,12 @@ func (t *selectTask) runW(worker, lo, hi int) {
 			n := min(jb+nb-j, pt-slot)
 			p, off, dst := int(s.blocks[pg]), slot*kvDim+kvh*hd, (j-jb)*hd
 			if s.st.fp32() {
-				k := s.st.k32(p, s.layer)
+				k := s.st.kf(p, s.layer)
 				for r := 0; r < n; r++ {
 					copy(kb[dst+r*hd:dst+(r+1)*hd], k[off+r*kvDim:])
 				}
 			} else {
-				cvtF16Rows(kb[dst:], s.st.k16(p, s.layer)[off:], hd, n, kvDim)
+				cvtF16Rows(kb[dst:], s.st.kh(p, s.layer)[off:], hd, n, kvDim)
 			}
 			j += n
 		}
