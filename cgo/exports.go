@@ -12,7 +12,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime"
+	"runtime/pprof"
 	"sync"
 	"time"
 	"unsafe"
@@ -91,20 +91,38 @@ func TRITONBACKEND_Initialize(backend *C.TRITONBACKEND_Backend) *C.TRITONSERVER_
 		backendConfig = bc
 		mu.Unlock()
 		logger = newLogger()
-		reserveProcs()
+		startProfile()
 		logInfo(fmt.Sprintf("omnikv backend %q initialized (server backend API %d.%d, backend config %v)", C.GoString(name), major, minor, bc))
 		return nil
 	})
 }
 
-// reserveProcs gives the Go scheduler one P more than the CPUs, unless GOMAXPROCS is set: the compute
-// workers use one per CPU, and the goroutines that turn tokens into responses (and Triton's calls into
-// this library) then run beside them instead of taking a worker's P in the middle of a step, which
-// halved the step's parallel loops while it lasted (decode 5-7 ms per token in the server against
-// 3.5-4 ms in the CLI on a 2-core machine).
-func reserveProcs() {
-	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) <= runtime.NumCPU() {
-		runtime.GOMAXPROCS(runtime.NumCPU() + 1)
+// OMNIKV_CPUPROFILE=FILE writes a Go CPU profile of the backend, from the library's initialization to
+// its finalization (Triton's shutdown), for `go tool pprof`.
+var profile *os.File
+
+func startProfile() {
+	path := os.Getenv("OMNIKV_CPUPROFILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		logInfo(fmt.Sprintf("OMNIKV_CPUPROFILE: %v (no profile)", err))
+		return
+	}
+	profile = f
+	logInfo("writing a CPU profile to " + path)
+}
+
+func stopProfile() {
+	if profile != nil {
+		pprof.StopCPUProfile()
+		profile.Close()
+		profile = nil
 	}
 }
 
@@ -113,7 +131,7 @@ func reserveProcs() {
 //
 //export TRITONBACKEND_Finalize
 func TRITONBACKEND_Finalize(backend *C.TRITONBACKEND_Backend) *C.TRITONSERVER_Error {
-	return guarded("TRITONBACKEND_Finalize", func() error { return nil })
+	return guarded("TRITONBACKEND_Finalize", func() error { stopProfile(); return nil })
 }
 
 // TRITONBACKEND_ModelInitialize: Triton calls this when it loads a model (once per version),

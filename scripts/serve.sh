@@ -14,7 +14,13 @@ http=${HTTP_PORT:-8000} grpc=${GRPC_PORT:-8001} metrics=${METRICS_PORT:-8002}
 
 stop() {
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    kill -TERM -- "-$(cat "$pidfile")" 2>/dev/null || kill -TERM "$(cat "$pidfile")"
+    local pid
+    pid=$(cat "$pidfile")
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+    for _ in $(seq 1 60); do # wait for it to let go of its ports (it drains for up to 30 s)
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
     echo "tritonserver stopped" >&2
   fi
   rm -f "$pidfile"
