@@ -26,6 +26,11 @@ type batchRun struct {
 // batch-invariant) and selections as running it alone. The batch also carries a prompt chunk of a late
 // sequence in some steps (a mixed step) and sequences that finish early.
 func TestBatchedDecodeEqualsAlone(t *testing.T) {
+	if !cpu.PacksWeights() {
+		// The row-major path computes a lone token (n = 1) by fused row dots, batches by strips: the same
+		// values up to float rounding, so a greedy token may flip at a near-tie.
+		t.Skip("batch invariance from one token on holds on the packed path (AVX-512 VNNI); this CPU has none")
+	}
 	m, err := llama.Load(smolModelPath(t), cpu.New(), llama.Options{})
 	if err != nil {
 		t.Fatal(err)

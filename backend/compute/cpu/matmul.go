@@ -17,9 +17,10 @@ import (
 //	}
 //
 // Weights are dequantized exactly (x is never quantized). Work is spread over the worker pool; a call
-// allocates nothing once its scratch has grown to the largest shape seen. Below prefillMinTokens tokens each
-// weight row is read once per call and dotted with every token (decode); from there on, strips of rows are
-// dequantized into per-worker scratch and reused across tokens by a 4-token x 3-row micro-kernel (prefill).
+// allocates nothing once its scratch has grown to the largest shape seen. One token (prefillMinTokens) is
+// dotted with each weight row directly from its stored form; from two tokens on, strips of rows are
+// dequantized into per-worker scratch and reused across tokens by a 4-token x 3-row micro-kernel and its
+// one-token form, by the same arithmetic per token.
 //
 // Invalid arguments are a programming error: matmul panics with checkMatmul's message. Callers at a
 // boundary that must not panic call checkMatmul first.
@@ -65,11 +66,13 @@ func checkMatmul(out, x []float32, n int, w []byte, typ weights.DType, rows, col
 }
 
 // prefillMinTokens is the token count from which matmul dequantizes strips of rows once and reuses them
-// across tokens; below it each row is dotted with each token directly from its stored form.
-// Measured (BenchmarkSmallBatch, GFLOP per CPU-second, one core, noisy): the fused row dots reach ~10-15
-// at n = 1..3; the strip path pays a dequantization per strip and pads a tile row of 2 or 3 tokens to 4,
-// which makes it about even at n = 2, ~20 at n = 3 and 25-40 from n = 4 on.
-func prefillMinTokens(weights.DType) int { return 1 }
+// across tokens; below it (one token: a single sequence's decode step) each row is dotted with the token
+// directly from its stored form. The strip path computes each token the same way whatever the token count
+// (batch-invariant from two tokens on); for one token it would write and re-read the whole weight as
+// float32, which made single-stream decode on the AVX2 path 40% slower (13.3-15.2 against 9.3-10.5 ms at
+// 128 context, OMNIKV_CPU=avx2, 3 runs each). Packed weights (VNNI) are batch-invariant for every n.
+// Measured on the AVX2 path (BenchmarkBatchModel, OMNIKV_CPU=avx2): n = 2 about even, strips ahead from 3.
+func prefillMinTokens(weights.DType) int { return 2 }
 
 const (
 	stripBytes     = 256 << 10 // dequantized strip size per worker, to stay in L2

@@ -275,3 +275,32 @@ func TestMatmulPackedNonFinite(t *testing.T) {
 		}
 	})
 }
+
+// TestPackedBatchInvariant: on the packed path a token's outputs are the same bit for bit alone (n = 1, the
+// one-token kernel) and in any batch (four tokens per weight vector, a tail one at a time, token blocks).
+func TestPackedBatchInvariant(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(23, 24))
+		for _, typ := range packedTypes {
+			const rows, cols, most = 96, 576, 37
+			p, err := packWeight(randWeights(rng, typ, rows, cols), typ, rows, cols)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := randVec(rng, most*cols)
+			alone := make([]float32, most*rows)
+			for i := 0; i < most; i++ {
+				matmulPacked(alone[i*rows:(i+1)*rows], x[i*cols:(i+1)*cols], 1, p)
+			}
+			out := make([]float32, most*rows)
+			for _, n := range []int{2, 3, 4, 5, 8, 13, 32, 33, 37} {
+				matmulPacked(out[:n*rows], x[:n*cols], n, p)
+				for i, v := range out[:n*rows] {
+					if math.Float32bits(v) != math.Float32bits(alone[i]) {
+						t.Fatalf("%v: batch of %d, token %d, row %d = %v, alone %v", typ, n, i/rows, i%rows, v, alone[i])
+					}
+				}
+			}
+		}
+	})
+}
