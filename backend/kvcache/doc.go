@@ -1,4 +1,5 @@
-// Package kvcache owns the keys and values of every sequence: fixed-size pages allocated from a shared pool,
-// a page table per sequence and per layer, and growth by adding pages (never by copying the cache). The pool
-// counts pages so that the engine can admit sequences only while memory lasts.
+// Package kvcache owns the keys and values of every sequence: fixed-size pages in stores that the device
+// creates per tier (resident layers, OmniKV's offloaded layers in host memory or a memory-mapped file, and
+// their staging), a block table per sequence that serves every layer, and growth by adding pages (never by
+// copying the cache). The pool counts pages so that the engine can admit sequences only while memory lasts.
 package kvcache

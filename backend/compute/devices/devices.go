@@ -1,5 +1,3 @@
-// Package devices is the device registry's one importer of the implementations: serve, the CLI and the tools
-// open a device by name through it ("cpu", "cuda:0") and never import an implementation themselves.
 package devices
 
 import (
