@@ -180,26 +180,26 @@ func BenchmarkRowDot(b *testing.B) {
 	}
 }
 
-// BenchmarkMatvecModel runs the decode matvecs of one token of a SmolLM2-135M-shaped model in order (30
-// layers of q, k, v, o, gate, up, down in Q4_1, then the 49152-row Q8_0 head), packed where this CPU packs:
-// ~96 MB of weights that stream from memory as in a real decode step, including the gaps between calls.
-// Weight GB/s against BenchmarkReadBandwidth is the decode kernels' share of the bound.
-func BenchmarkMatvecModel(b *testing.B) {
+// modelMat is one weight matrix of a SmolLM2-135M-shaped model, packed where this CPU packs.
+type modelMat struct {
+	typ        weights.DType
+	rows, cols int
+	w          []byte
+	p          *packedWeight
+}
+
+// smolMats returns the matrices of one token's step of a SmolLM2-135M-shaped model: 30 layers of q, k, v,
+// o, gate, up, down in Q4_1, then the 49152-row Q8_0 head (~96 MB), and their size in bytes.
+func smolMats(b *testing.B) ([]modelMat, int64) {
 	const d, ff, kv, layers = 576, 1536, 192, 30
 	rng := rand.New(rand.NewPCG(3, 4))
-	type mat struct {
-		typ        weights.DType
-		rows, cols int
-		w          []byte
-		p          *packedWeight
-	}
-	var mats []mat
+	var mats []modelMat
 	for l := 0; l < layers; l++ {
 		for _, sh := range [][2]int{{d, d}, {kv, d}, {kv, d}, {d, d}, {ff, d}, {ff, d}, {d, ff}} {
-			mats = append(mats, mat{typ: weights.Q4_1, rows: sh[0], cols: sh[1]})
+			mats = append(mats, modelMat{typ: weights.Q4_1, rows: sh[0], cols: sh[1]})
 		}
 	}
-	mats = append(mats, mat{typ: weights.Q8_0, rows: 49152, cols: d})
+	mats = append(mats, modelMat{typ: weights.Q8_0, rows: 49152, cols: d})
 	var bytes int64
 	for i := range mats {
 		m := &mats[i]
@@ -213,21 +213,33 @@ func BenchmarkMatvecModel(b *testing.B) {
 			m.p, m.w = p, nil
 		}
 	}
-	x, out := randVec(rng, ff), make([]float32, 49152)
-	step := func() {
-		for _, m := range mats {
-			if m.p != nil {
-				matmulPacked(out[:m.rows], x[:m.cols], 1, m.p)
-			} else {
-				matmul(out[:m.rows], x[:m.cols], 1, m.w, m.typ, m.rows, m.cols)
-			}
+	return mats, bytes
+}
+
+// stepMats runs the matrices for n tokens of x into out.
+func stepMats(mats []modelMat, out, x []float32, n int) {
+	for _, m := range mats {
+		if m.p != nil {
+			matmulPacked(out[:n*m.rows], x[:n*m.cols], n, m.p)
+		} else {
+			matmul(out[:n*m.rows], x[:n*m.cols], n, m.w, m.typ, m.rows, m.cols)
 		}
 	}
-	step()
+}
+
+// BenchmarkMatvecModel runs the decode matvecs of one token of a SmolLM2-135M-shaped model in order (30
+// layers of q, k, v, o, gate, up, down in Q4_1, then the 49152-row Q8_0 head), packed where this CPU packs:
+// ~96 MB of weights that stream from memory as in a real decode step, including the gaps between calls.
+// Weight GB/s against BenchmarkReadBandwidth is the decode kernels' share of the bound.
+func BenchmarkMatvecModel(b *testing.B) {
+	mats, bytes := smolMats(b)
+	rng := rand.New(rand.NewPCG(5, 6))
+	x, out := randVec(rng, 1536), make([]float32, 49152)
+	stepMats(mats, out, x, 1)
 	b.SetBytes(bytes)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		step()
+		stepMats(mats, out, x, 1)
 	}
 	b.ReportMetric(float64(bytes)/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GB/s")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e3, "ms/step")
@@ -236,48 +248,15 @@ func BenchmarkMatvecModel(b *testing.B) {
 // BenchmarkBatchModel is BenchmarkMatvecModel for a decode batch of n tokens: the matmuls of one step of a
 // SmolLM2-135M-shaped model (weights only: no attention), with ms per step and tokens per second.
 func BenchmarkBatchModel(b *testing.B) {
-	const d, ff, kv, layers = 576, 1536, 192, 30
-	rng := rand.New(rand.NewPCG(3, 4))
-	type mat struct {
-		typ        weights.DType
-		rows, cols int
-		w          []byte
-		p          *packedWeight
-	}
-	var mats []mat
-	for l := 0; l < layers; l++ {
-		for _, sh := range [][2]int{{d, d}, {kv, d}, {kv, d}, {d, d}, {ff, d}, {ff, d}, {d, ff}} {
-			mats = append(mats, mat{typ: weights.Q4_1, rows: sh[0], cols: sh[1]})
-		}
-	}
-	mats = append(mats, mat{typ: weights.Q8_0, rows: 49152, cols: d})
-	for i := range mats {
-		m := &mats[i]
-		m.w = randWeights(rng, m.typ, m.rows, m.cols)
-		if packKernels() {
-			p, err := packWeight(m.w, m.typ, m.rows, m.cols)
-			if err != nil {
-				b.Fatal(err)
-			}
-			m.p, m.w = p, nil
-		}
-	}
+	mats, _ := smolMats(b)
+	rng := rand.New(rand.NewPCG(7, 8))
 	for _, n := range []int{1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			x, out := randVec(rng, n*ff), make([]float32, n*49152)
-			step := func() {
-				for _, m := range mats {
-					if m.p != nil {
-						matmulPacked(out[:n*m.rows], x[:n*m.cols], n, m.p)
-					} else {
-						matmul(out[:n*m.rows], x[:n*m.cols], n, m.w, m.typ, m.rows, m.cols)
-					}
-				}
-			}
-			step()
+			x, out := randVec(rng, n*1536), make([]float32, n*49152)
+			stepMats(mats, out, x, n)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				step()
+				stepMats(mats, out, x, n)
 			}
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			b.ReportMetric(sec*1e3, "ms/step")
