@@ -108,7 +108,9 @@ func startProfile() {
 	}
 	f, err := os.Create(path)
 	if err == nil {
-		err = pprof.StartCPUProfile(f)
+		if err = pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+		}
 	}
 	if err != nil {
 		logInfo(fmt.Sprintf("OMNIKV_CPUPROFILE: %v (no profile)", err))

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -248,9 +250,27 @@ func TestSubmitRejectsBadRequests(t *testing.T) {
 }
 
 func TestMemoryAdmissionWaitsForPages(t *testing.T) {
+	for _, okv := range []bool{false, true} {
+		t.Run(map[bool]string{false: "dense", true: "omnikv"}[okv], func(t *testing.T) { testMemoryAdmission(t, okv) })
+	}
+}
+
+// testMemoryAdmission: with room for one sequence at a time, three wait their turn and complete; with
+// OmniKV the staging of the sparse layers is reserved at admission too, so a sequence never fails in the
+// middle of its decode for want of staging pages.
+func testMemoryAdmission(t *testing.T, okv bool) {
 	m := tinyModel(t, false)
-	// Room for one sequence of 64 tokens at a time: 4 layers x 4 pages of 16.
-	e, err := New(m, Options{PageSize: 16, MaxKVPages: 16})
+	limit := 16 // room for one sequence of 64 tokens at a time: 4 layers x 4 pages of 16
+	if okv {
+		// Filter layer 1, no wait layers: 2 resident and 2 sparse layers. A sequence of 62 tokens holds 4
+		// pages of each layer (8 resident) and staging for 3 selected + 60 generated tokens in each
+		// sparse layer (4 pages each: 8 resident): 16 resident pages.
+		cfg := omnikv.Config{Enabled: true, FilterLayers: []int{1}, Selector: omnikv.Last, Budget: omnikv.Budget{Tokens: 3}}
+		if err := m.SetOmniKV(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := New(m, Options{PageSize: 16, MaxKVPages: limit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,6 +295,9 @@ func TestMemoryAdmissionWaitsForPages(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+	if e.Pool().InUse() != 0 {
+		t.Fatalf("%d pages in use after every sequence ended", e.Pool().InUse())
 	}
 	// A sequence that can never fit fails with a clear error instead of waiting forever.
 	h, err := e.Submit(context.Background(), Request{Prompt: []int32{1}, Params: greedyParams(100)})
@@ -469,4 +492,56 @@ func TestPrefillInterleavesWithDecode(t *testing.T) {
 		t.Fatalf("%d mixed steps fed %d prompt tokens; want the %d-token prompt spread over >= %d steps", mixed, fed, long, long/decoders-1)
 	}
 	t.Logf("%d steps carried prompt chunks beside decoding sequences", mixed)
+}
+
+// panicDevice is the CPU device with an Attend that panics while armed (a programming error in a device).
+type panicDevice struct {
+	*cpu.Device
+	armed atomic.Bool
+}
+
+func (d *panicDevice) Attend(a *compute.Attention) {
+	if d.armed.Load() {
+		panic("attend: planted failure")
+	}
+	d.Device.Attend(a)
+}
+
+// A panic inside a step fails that step's sequences with an error naming it; the engine goes on serving.
+func TestPanicInStepFailsTheStep(t *testing.T) {
+	dir := t.TempDir()
+	if err := tinymodel.Write(dir, tinymodel.TinyLlamaF32); err != nil {
+		t.Fatal(err)
+	}
+	dev := &panicDevice{Device: cpu.New()}
+	m, err := llama.Load(dir, dev, llama.Options{MaxContext: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.EOS = nil
+	e, err := New(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	dev.armed.Store(true)
+	h, err := e.Submit(context.Background(), Request{Prompt: []int32{1, 2, 3}, Params: greedyParams(4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if toks, ev := collect(t, h); ev.Err == nil || !strings.Contains(ev.Err.Error(), "planted failure") || len(toks) != 0 {
+		t.Fatalf("with a panicking device: %d tokens, error %v", len(toks), ev.Err)
+	}
+	dev.armed.Store(false)
+	h, err = e.Submit(context.Background(), Request{Prompt: []int32{1, 2, 3}, Params: greedyParams(4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if toks, ev := collect(t, h); ev.Err != nil || len(toks) != 4 {
+		t.Fatalf("after the panic: %d tokens, error %v", len(toks), ev.Err)
+	}
+	if e.Pool().InUse() != 0 {
+		t.Fatalf("%d KV pages still in use", e.Pool().InUse())
+	}
 }

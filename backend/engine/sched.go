@@ -72,7 +72,16 @@ func (e *Engine) loop() {
 			if seq == nil {
 				seq = llama.NewSequence(e.pool, need)
 			}
-			if err := seq.Reserve(need); err != nil {
+			// The turn's KV and, with OmniKV, its staging are reserved here, so that a step never fails for
+			// want of pages.
+			err := seq.Reserve(need)
+			if staging := m.StagingTokens(seq.Len()+len(h.req.Prompt), h.req.Params.MaxTokens); err == nil && staging > 0 {
+				err = seq.ReserveStaging(staging)
+			}
+			if err != nil {
+				if h.req.Seq == nil {
+					seq.Release() // do not hold pages while waiting
+				}
 				if errors.Is(err, kvcache.ErrNoMemory) && len(running) > 0 {
 					break // wait for a running sequence to free its pages
 				}
@@ -115,6 +124,15 @@ func (e *Engine) loop() {
 			running = slices.DeleteFunc(running, func(h *Handle) bool { return h.seq == nil })
 			continue
 		}
+		if want := logitRows(steps); rows != want {
+			err = fmt.Errorf("engine: internal error: %d logit rows for a step that wants %d", rows, want)
+			for _, h := range owners {
+				e.finish(h, sample.FinishCancelled, err)
+				h.seq = nil
+			}
+			running = slices.DeleteFunc(running, func(h *Handle) bool { return h.seq == nil })
+			continue
+		}
 		now := time.Now()
 		row := 0
 		for i, s := range steps {
@@ -148,11 +166,21 @@ func (e *Engine) loop() {
 			}
 			h.seq = nil
 		}
-		if row != rows {
-			panic(fmt.Sprintf("engine: %d logit rows for %d read", row, rows))
-		}
 		running = slices.DeleteFunc(running, func(h *Handle) bool { return h.seq == nil })
 	}
+}
+
+// logitRows is the number of logit rows a step's forward call writes.
+func logitRows(steps []llama.Step) int {
+	n := 0
+	for _, s := range steps {
+		if s.AllLogits {
+			n += len(s.Tokens)
+		} else {
+			n++
+		}
+	}
+	return n
 }
 
 // forward runs one step; a panic below (a programming error in the model or a device) fails the step's

@@ -48,6 +48,8 @@ type Pool struct {
 	mu         sync.Mutex
 	free       []int32 // free block ids of res/off
 	stageFree  []int32 // free block ids of stage
+	grown      int     // block ids of res/off ever made (both stores have at least this many pages)
+	stageGrown int     // block ids of stage ever made
 	blocks     int     // block ids handed out
 	stageInUse int     // staging block ids handed out
 }
@@ -180,28 +182,26 @@ func (p *Pool) get(n int, staging bool) ([]int32, error) {
 	if p.cfg.MaxPages > 0 && p.resident()+n*per > p.cfg.MaxPages {
 		return nil, fmt.Errorf("%w: need %d, %d of %d in use", ErrNoMemory, n*per, p.resident(), p.cfg.MaxPages)
 	}
-	free, stores := &p.free, []*compute.KVStore{p.res, p.off}
+	free, stores, grown := &p.free, []*compute.KVStore{p.res, p.off}, &p.grown
 	if staging {
-		free, stores = &p.stageFree, []*compute.KVStore{p.stage}
+		free, stores, grown = &p.stageFree, []*compute.KVStore{p.stage}, &p.stageGrown
 	}
 	if short := n - len(*free); short > 0 {
-		first := -1
+		// Every store grows to the same page count (a store that grew further in a call that failed
+		// half-way keeps its extra pages); ids are handed out once all have them.
+		target := *grown + short
 		for _, s := range stores {
-			if s == nil {
+			if s == nil || s.Pages >= target {
 				continue
 			}
-			if first < 0 {
-				first = s.Pages
-			} else if s.Pages != first {
-				return nil, fmt.Errorf("kv cache: stores out of step: %d and %d pages", first, s.Pages)
-			}
-			if err := p.dev.GrowKVStore(s, short); err != nil {
-				return nil, fmt.Errorf("kv cache: grow %v store by %d pages: %w", s.Tier, short, err)
+			if err := p.dev.GrowKVStore(s, target-s.Pages); err != nil {
+				return nil, fmt.Errorf("kv cache: grow %v store by %d pages: %w", s.Tier, target-s.Pages, err)
 			}
 		}
-		for id := first + short - 1; id >= first; id-- { // lowest ids handed out first
+		for id := target - 1; id >= *grown; id-- { // lowest ids handed out first
 			*free = append(*free, int32(id))
 		}
+		*grown = target
 	}
 	out := make([]int32, n)
 	for i := range out {

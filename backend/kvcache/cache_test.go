@@ -3,6 +3,7 @@ package kvcache
 import (
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -146,4 +147,47 @@ func TestConcurrentSequences(t *testing.T) {
 	if p.InUse() != 0 {
 		t.Fatalf("%d pages leaked", p.InUse())
 	}
+}
+
+// failingDevice fails the first growth of its host-tier stores.
+type failingDevice struct {
+	*cpu.Device
+	failed bool
+}
+
+func (d *failingDevice) GrowKVStore(s *compute.KVStore, pages int) error {
+	if s.Tier == compute.TierHost && !d.failed {
+		d.failed = true
+		return errors.New("disk full")
+	}
+	return d.Device.GrowKVStore(s, pages)
+}
+
+// A growth that fails half-way (the resident store grew, the offload one did not) leaves the pool able to
+// grow again, with block ids valid in both stores.
+func TestGrowthFailureRecovers(t *testing.T) {
+	dev := &failingDevice{Device: cpu.New()}
+	p, err := NewPool(dev, Config{Layers: 2, KVDim: 8, PageSize: 4, DType: compute.KVF16, Offload: []bool{false, true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := p.NewSequence(100)
+	if err := s.Reserve(10); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("first Reserve: %v, want the device's error", err)
+	}
+	if p.InUse() != 0 {
+		t.Fatalf("%d pages in use after a failed Reserve", p.InUse())
+	}
+	if err := s.Reserve(10); err != nil {
+		t.Fatalf("second Reserve: %v", err)
+	}
+	res, _ := p.Layer(0)
+	off, _ := p.Layer(1)
+	for _, b := range s.Blocks() {
+		if int(b) >= res.Pages || int(b) >= off.Pages {
+			t.Fatalf("block %d outside the stores' %d and %d pages", b, res.Pages, off.Pages)
+		}
+	}
+	s.Release()
+	p.Close()
 }

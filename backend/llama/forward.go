@@ -386,6 +386,9 @@ func (m *Model) layout(st *State, steps []Step) error {
 		s, a := &steps[i], st.okv[i]
 		cnt := len(s.Tokens)
 		if st.selecting(steps, i) {
+			if a.step >= a.genCap {
+				return fmt.Errorf("forward: step %d: decode step %d of a turn sized for %d generated tokens (Step.GenLimit)", i, a.step+1, a.genCap)
+			}
 			st.stageSlots[row] = s.Seq.StagingSlot(a.kCap + a.step)
 			addSeq(desc, row, 1, a.kCap+a.genCap, a.kCap+a.genCap, s.Seq.StagingBlocks())
 			st.forced = append(st.forced, int32(omnikv.Forced(m.okv.Selector, m.okv.Window, a.step, a.kCap)))

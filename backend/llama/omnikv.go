@@ -100,6 +100,20 @@ func (m *Model) okvBeginTurn(seq *Sequence) {
 	}
 }
 
+// StagingTokens is how many tokens of staging (per offloaded layer) a turn needs that starts with context
+// cached tokens and feeds at most genLimit generated tokens: 0 without OmniKV, or when the turn will decode
+// densely (DenseUntilBudget and a context within the budget). The engine reserves it at admission.
+func (m *Model) StagingTokens(context, genLimit int) int {
+	if m.plan == nil {
+		return 0
+	}
+	k := m.okv.Budget.For(context)
+	if m.okv.DenseUntilBudget && k >= context {
+		return 0
+	}
+	return k + max(genLimit, 1)
+}
+
 // okvPrepare sizes the staging of a turn on its first decode step: kCap selection slots and room for the
 // turn's generated tokens (genLimit, or up to the sequence's capacity), and starts the device states' turn.
 func (m *Model) okvPrepare(seq *Sequence, a *okvSeq, genLimit int) error {

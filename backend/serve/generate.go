@@ -214,7 +214,14 @@ func (g *Generator) stream(h *engine.Handle, gr *GenRequest, prompt []int32, ses
 			}
 			if gr.Stream && (delta != "" || len(ids) > 0) {
 				if err := out.Send(Response{Outputs: []Tensor{StringTensor(OutText, text), Int32Tensor(OutIDs, ids...)}}); err != nil {
+					// The engine stops at its next step; wait for it to be done with the sequence, which a
+					// session may release when this returns.
 					h.Cancel()
+					for range h.Events() {
+					}
+					if sess != nil {
+						sess.broken = true
+					}
 					return err
 				}
 				text, ids = "", ids[:0]

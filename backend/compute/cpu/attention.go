@@ -135,6 +135,7 @@ func (t *attnTask) plan(a *compute.Attention) int {
 			a.Heads, a.KVHeads, a.HeadDim, st.spec.KVDim, a.Layer, st.layers, a.Q.Rows, a.Q.Cols, a.Out.Rows, a.Out.Cols, a.Batch.Seqs, len(a.Sel), len(a.HeadMax)))
 	}
 	workers := poolWorkers()
+	t.reset() // a previous call that panicked left its plan
 	t.a, t.st, t.phase = a, st, 0
 	t.q, t.out = f32(a.Q), f32(a.Out)
 	t.group, t.hd = a.Heads/a.KVHeads, a.HeadDim

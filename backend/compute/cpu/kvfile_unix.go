@@ -32,8 +32,10 @@ func newKVFile(dir string) (*kvFile, error) {
 
 // grow appends n bytes to the file and maps them.
 func (s *kvFile) grow(n int) ([]byte, error) {
-	if err := s.f.Truncate(s.size + int64(n)); err != nil {
-		return nil, fmt.Errorf("kv file store: grow %s: %w", s.f.Name(), err)
+	// Allocate the blocks now (not a sparse file): a full disk is an error here, not a SIGBUS when a page
+	// is first written.
+	if err := allocate(s.f, s.size, int64(n)); err != nil {
+		return nil, fmt.Errorf("kv file store: grow %s by %d bytes: %w", s.f.Name(), n, err)
 	}
 	pg := int64(os.Getpagesize())
 	off := s.size / pg * pg

@@ -36,6 +36,8 @@ type workPool struct {
 	n      int
 	chunk  int
 	cursor atomic.Int64 // next unclaimed index
+
+	panicked atomic.Pointer[any] // the first panic of a helper in the current loop
 }
 
 // poolHelper is one helper goroutine's parking state. sleeping is set by the helper just before it parks
@@ -109,7 +111,7 @@ func (p *workPool) helperLoop(h *poolHelper) {
 			}
 		}
 		seen = p.gen.Load() // the caller cannot publish another loop before this one's Done below
-		p.work(h.id)
+		p.workSafe(h.id)
 		p.left.Add(-1)
 		p.done.Done()
 	}
@@ -180,11 +182,41 @@ func (p *workPool) start(n, chunk int) {
 			h.wake <- struct{}{}
 		}
 	}
-	p.work(0)
+	callerPanic := p.workCaller()
 	spinUntil(p.helpersDone)
 	p.done.Wait()
+	helperPanic := p.panicked.Swap(nil)
 	p.body, p.bodyW = nil, nil
 	p.mu.Unlock()
+	// A loop body's panic (a programming error) goes on on the caller's goroutine, where the engine turns
+	// it into the step's error, after every helper has left the loop.
+	if callerPanic != nil {
+		panic(callerPanic)
+	}
+	if helperPanic != nil {
+		panic(*helperPanic)
+	}
+}
+
+// workCaller is work for the caller (worker 0); it returns a panic of the loop body instead of raising it,
+// so that the caller first waits for the helpers.
+func (p *workPool) workCaller() (panicked any) {
+	defer func() { panicked = recover() }()
+	p.work(0)
+	return nil
+}
+
+// keepPanic records a helper's panic (the first of the loop).
+func (p *workPool) keepPanic(r any) { p.panicked.CompareAndSwap(nil, &r) }
+
+// workSafe is work for a helper: a panic in the loop body is kept for the caller to raise.
+func (p *workPool) workSafe(id int) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.keepPanic(r)
+		}
+	}()
+	p.work(id)
 }
 
 func (p *workPool) helpersDone() bool { return p.left.Load() == 0 }

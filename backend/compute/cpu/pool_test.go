@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -132,5 +133,48 @@ func TestParallelForManyLoops(t *testing.T) {
 	}
 	if got := b.n.Load(); got != 64*loops {
 		t.Fatalf("%d indices run, want %d", got, 64*loops)
+	}
+}
+
+// panicBody panics on one index.
+type panicBody struct{ at int }
+
+func (b panicBody) run(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		if i == b.at {
+			panic(fmt.Sprintf("index %d", i))
+		}
+	}
+}
+
+// A panic in a loop body, on the caller or on a helper, comes out of parallelFor on the caller's goroutine,
+// and the pool works (in parallel) afterwards.
+func TestParallelForPanic(t *testing.T) {
+	for _, at := range []int{0, 999, 500} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || r != fmt.Sprintf("index %d", at) {
+					t.Errorf("panic at %d: recovered %v", at, r)
+				}
+			}()
+			parallelFor(1000, panicBody{at})
+		}()
+		if !thePool().mu.TryLock() {
+			t.Fatal("the pool stays locked after a panic")
+		}
+		thePool().mu.Unlock()
+	}
+	var sum atomic.Int64
+	parallelFor(1000, addBody{&sum})
+	if sum.Load() != 1000*999/2 {
+		t.Fatalf("after panics the pool computed %d", sum.Load())
+	}
+}
+
+type addBody struct{ sum *atomic.Int64 }
+
+func (b addBody) run(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		b.sum.Add(int64(i))
 	}
 }
