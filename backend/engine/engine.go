@@ -91,6 +91,7 @@ type Engine struct {
 	opt   Options
 	pool  *kvcache.Pool
 	st    *llama.State // the scheduler's forward state
+	cross float64      // context tokens whose attention flops equal one token's weight flops (see tokenCost)
 
 	submit chan *Handle
 	onStep func(steps []llama.Step) // tests: sees each step's composition before it runs
@@ -118,6 +119,7 @@ func New(m *llama.Model, opt Options) (*Engine, error) {
 	e := &Engine{
 		st:    st,
 		model: m, opt: opt, pool: pool,
+		cross:  float64(m.WeightMACs()) / float64(2*m.Heads*m.HeadDim*m.Layers),
 		submit: make(chan *Handle, opt.MaxQueue),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),

@@ -252,9 +252,7 @@ const (
 // tokenCost is the cost of a token at position pos whose attention runs factor times slower per flop than
 // the matmuls.
 func (e *Engine) tokenCost(pos int, factor float64) float64 {
-	m := e.model
-	cross := float64(m.WeightMACs()) / float64(2*m.Heads*m.HeadDim*m.Layers)
-	return 1 + float64(pos)*factor/cross
+	return 1 + float64(pos)*factor/e.cross
 }
 
 // prefillBudget is what prompt tokens may cost in a step with decoders decoding sequences of cost

@@ -113,14 +113,6 @@ func (st *kvStore) free() {
 	}
 }
 
-// MappedBytes returns the size of a mapped store's backing file (0 for other tiers).
-func MappedBytes(s *compute.KVStore) int64 {
-	if st, ok := s.Handle.(*kvStore); ok && st.file != nil {
-		return st.file.size
-	}
-	return 0
-}
-
 // kh returns layer l's keys of page p (PageTokens, KVDim) of an fp16 store; vh its values; kf and vf the
 // same for fp32.
 func (st *kvStore) kh(p, l int) []uint16  { return st.k16[l][p] }
@@ -153,22 +145,5 @@ func (*Device) WriteKV(s *compute.KVStore, layer int, k, v *compute.Tensor, slot
 		}
 		cvtF32ToF16(st.kh(p, layer)[off:off+kvDim], kr)
 		cvtF32ToF16(st.vh(p, layer)[off:off+kvDim], vr)
-	}
-}
-
-// ReadKV copies layer l's keys and values of the given slots to host memory (tests and tools): row i of k
-// and v (len(slots), KVDim) as float32.
-func ReadKV(s *compute.KVStore, layer int, slots []int32, k, v []float32) {
-	st := storeOf(s)
-	kvDim, pt := st.spec.KVDim, st.spec.PageTokens
-	for i, slot := range slots {
-		p, off := int(slot)/pt, int(slot)%pt*kvDim
-		if st.fp32() {
-			copy(k[i*kvDim:(i+1)*kvDim], st.kf(p, layer)[off:off+kvDim])
-			copy(v[i*kvDim:(i+1)*kvDim], st.vf(p, layer)[off:off+kvDim])
-			continue
-		}
-		cvtF16Rows(k[i*kvDim:], st.kh(p, layer)[off:], kvDim, 1, kvDim)
-		cvtF16Rows(v[i*kvDim:], st.vh(p, layer)[off:], kvDim, 1, kvDim)
 	}
 }
