@@ -26,6 +26,8 @@ type Options struct {
 	// carries prefill tokens is planned to cost at most PrefillStretch times the step without them (see
 	// prefillBudget; default 1.8).
 	PrefillStretch float64
+	// Metrics receives the engine's measurements (nil: none).
+	Metrics Sink
 }
 
 func (o *Options) defaults() {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/engine"
 )
 
 // Response is one streamed response: output tensors and parameters.
@@ -163,6 +165,8 @@ type Config struct {
 	// Backend holds the server's `--backend-config=omnikv,<key>=<value>` settings (plus the
 	// entries Triton adds itself, such as "default-max-batch-size").
 	Backend map[string]string
+	// Metrics, set by the Triton adapter, receives the model's engine metrics (nil: none).
+	Metrics engine.Sink
 }
 
 // ParseBackendConfig reads the JSON backend configuration Triton hands a backend,
