@@ -42,9 +42,9 @@ type Histogram int
 
 // Histograms.
 const (
-	TimeToFirstToken Histogram = iota // submission to the first generated token
-	InterTokenLatency                 // between two generated tokens of a sequence
-	StepLatency                       // one forward step (all sequences of the step)
+	TimeToFirstToken  Histogram = iota // submission to the first generated token
+	InterTokenLatency                  // between two generated tokens of a sequence
+	StepLatency                        // one forward step (all sequences of the step)
 	numHistograms
 )
 
