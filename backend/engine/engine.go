@@ -2,15 +2,16 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
+	"github.com/omnikv-triton/omnikv-triton/backend/fault"
 	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
 	"github.com/omnikv-triton/omnikv-triton/backend/sample"
+	"github.com/omnikv-triton/omnikv-triton/backend/tokenizer"
 )
 
 // Options configure an engine.
@@ -26,6 +27,17 @@ type Options struct {
 	// carries prefill tokens is planned to cost at most PrefillStretch times the step without them (see
 	// prefillBudget; default 1.8).
 	PrefillStretch float64
+	// QueueTimeout bounds how long an admitted request may wait for KV memory before it is refused with
+	// KindUnavailable naming the budget (default 30 s).
+	QueueTimeout time.Duration
+	// Tokenizer turns text into tokens and tokens into text deltas (Generate, stop strings); nil: Submit
+	// with token ids only.
+	Tokenizer *tokenizer.Tokenizer
+	// ChatTemplate: Generate wraps text as a user turn with the model's chat template (sessions render the
+	// whole conversation with it).
+	ChatTemplate bool
+	MaxSessions  int           // chat sessions held at once (default 256); a new one beyond is refused at once
+	SessionIdle  time.Duration // an idle session is dropped after this long (default 600 s)
 	// Metrics receives the engine's measurements (nil: none).
 	Metrics Sink
 }
@@ -49,23 +61,40 @@ func (o *Options) defaults() {
 	if o.MaxQueue <= 0 {
 		o.MaxQueue = 64
 	}
+	if o.QueueTimeout <= 0 {
+		o.QueueTimeout = 30 * time.Second
+	}
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = 256
+	}
+	if o.SessionIdle <= 0 {
+		o.SessionIdle = 600 * time.Second
+	}
+	if o.Metrics == nil {
+		o.Metrics = NopSink{}
+	}
 }
 
-// Request is one generation.
+// Request is one generation over token ids (Generate builds them from text and sessions).
 type Request struct {
 	Prompt []int32       // token ids, not empty
 	Params sample.Params // MaxTokens > 0
 	// IgnoreEOS keeps generating past end-of-sequence tokens (benchmarks).
 	IgnoreEOS bool
-	// Seq, when set, continues an existing sequence (a chat session's cache, from NewSequence): the prompt is
-	// appended to what it holds, and the caller keeps it after the request ends. Its cache then holds every
-	// token but the last generated one, which the caller feeds first in the next turn.
+	// Seq, when set, continues an existing sequence (from NewSequence): the prompt is appended to what it
+	// holds, and the caller keeps it after the request ends. Its cache then holds every token but the last
+	// generated one.
 	Seq *llama.Sequence
+
+	sess *session // the chat session of a Generate turn (Seq is its sequence)
+	ctx  []int32  // with sess: the turn's whole context (cached prefix + Prompt)
+	user string   // with sess: the turn's user text (template sessions)
 }
 
 // Event is what a sequence emits: one per generated token, then a final one with Done set.
 type Event struct {
-	Token  int32 // valid when !Done
+	Token  int32  // valid when !Done
+	Text   string // the text this token completes (with a tokenizer; "" for special tokens and held-back text)
 	Done   bool
 	Reason sample.FinishReason // on Done
 	Err    error               // on Done, when generation failed
@@ -74,33 +103,33 @@ type Event struct {
 
 // Stats times one sequence.
 type Stats struct {
-	PromptTokens    int
+	PromptTokens    int // tokens of the turn's context (the whole conversation for a session)
+	PrefillTokens   int // of those, tokens prefilled (the rest were cached)
 	GeneratedTokens int
 	Queued          time.Duration // submission to first step
 	Prefill         time.Duration // first step to first token
 	Decode          time.Duration // first token to the last
 }
 
-// ErrClosed is returned by Submit after Close.
-var ErrClosed = errors.New("engine: closed")
-
-// ErrBusy is returned when the submission queue is full.
-var ErrBusy = errors.New("engine: queue full")
-
 // Engine runs sequences on one model.
 type Engine struct {
 	model *llama.Model
 	opt   Options
+	tok   *tokenizer.Tokenizer // nil: token ids only
 	pool  *kvcache.Pool
 	st    *llama.State // the scheduler's forward state
 	cross float64      // context tokens whose attention flops equal one token's weight flops (see tokenCost)
+	met   Sink
 
 	submit chan *Handle
+	wake   chan struct{}            // memory was freed outside the scheduler (a session ended): retry admission
 	onStep func(steps []llama.Step) // tests: sees each step's composition before it runs
 	quit   chan struct{}
 	done   chan struct{}
 	mu     sync.Mutex
 	closed bool
+
+	sessions sessionTable
 }
 
 // New starts an engine on m.
@@ -120,13 +149,16 @@ func New(m *llama.Model, opt Options) (*Engine, error) {
 	}
 	e := &Engine{
 		st:    st,
-		model: m, opt: opt, pool: pool,
+		model: m, opt: opt, pool: pool, tok: opt.Tokenizer, met: opt.Metrics,
 		cross:  float64(m.WeightMACs()) / float64(2*m.Heads*m.HeadDim*m.Layers),
 		submit: make(chan *Handle, opt.MaxQueue),
+		wake:   make(chan struct{}, 1),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
+	e.sessions.init()
 	go e.loop()
+	go e.reap()
 	return e, nil
 }
 
@@ -143,14 +175,18 @@ type Handle struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	sampler *sample.Sampler
+	text    *TextStream // nil without a tokenizer
 	seq     *llama.Sequence
-	history []int32 // prompt then generated tokens (repetition penalty)
-	fed     int     // prompt tokens already in the cache
-	gen     int     // tokens generated
-	last    int32   // newest token, fed at the next decode step
+	history []int32     // prompt then generated tokens (repetition penalty)
+	fed     int         // prompt tokens already in the cache
+	gen     int         // tokens generated
+	last    int32       // newest token, fed at the next decode step
+	rows0   int64       // the sequence's offload rows fetched before this request (metrics)
+	fault   fault.Point // faultinject builds: the fault this request's steps inject
 	stats   Stats
 	t0      time.Time
 	tFirst  time.Time
+	tLast   time.Time // the newest token's time (inter-token latency)
 	tStart  time.Time
 }
 
@@ -160,19 +196,28 @@ func (h *Handle) Events() <-chan Event { return h.events }
 // Cancel stops the sequence before its next step; its final event says cancelled.
 func (h *Handle) Cancel() { h.cancel() }
 
-// Submit queues a request. The context cancels it as Cancel does.
+// Submit queues a request over token ids. The context cancels it as Cancel does.
 func (e *Engine) Submit(ctx context.Context, req Request) (*Handle, error) {
+	h, err := e.newHandle(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return h, e.enqueue(h)
+}
+
+// newHandle validates req (the one place a request's ids, lengths and sampling are checked).
+func (e *Engine) newHandle(ctx context.Context, req Request) (*Handle, error) {
 	m := e.model
 	if len(req.Prompt) == 0 {
-		return nil, fmt.Errorf("engine: empty prompt")
+		return nil, errorf(KindInvalid, "engine: empty prompt")
 	}
 	for _, id := range req.Prompt {
 		if id < 0 || int(id) >= m.Vocab {
-			return nil, fmt.Errorf("engine: token id %d outside the vocabulary [0, %d)", id, m.Vocab)
+			return nil, errorf(KindInvalid, "engine: token id %d outside the vocabulary [0, %d)", id, m.Vocab)
 		}
 	}
 	if req.Params.MaxTokens <= 0 {
-		return nil, fmt.Errorf("engine: max_tokens must be > 0, got %d", req.Params.MaxTokens)
+		return nil, errorf(KindInvalid, "engine: max_tokens must be > 0, got %d", req.Params.MaxTokens)
 	}
 	cached := 0
 	if req.Seq != nil {
@@ -180,40 +225,53 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*Handle, error) {
 	}
 	if total := cached + len(req.Prompt) + req.Params.MaxTokens; total > m.MaxContext {
 		if cached > 0 {
-			return nil, fmt.Errorf("engine: %d cached tokens plus a prompt of %d plus max_tokens %d exceed the context of %d", cached, len(req.Prompt), req.Params.MaxTokens, m.MaxContext)
+			return nil, errorf(KindInvalid, "engine: %d cached tokens plus a prompt of %d plus max_tokens %d exceed the context of %d", cached, len(req.Prompt), req.Params.MaxTokens, m.MaxContext)
 		}
-		return nil, fmt.Errorf("engine: prompt of %d tokens plus max_tokens %d exceeds the context of %d", len(req.Prompt), req.Params.MaxTokens, m.MaxContext)
+		return nil, errorf(KindInvalid, "engine: prompt of %d tokens plus max_tokens %d exceeds the context of %d", len(req.Prompt), req.Params.MaxTokens, m.MaxContext)
+	}
+	if len(req.Params.Stop) > 0 && e.tok == nil {
+		return nil, errorf(KindInvalid, "engine: stop strings need a tokenizer")
 	}
 	s, err := sample.New(req.Params, m.Vocab)
 	if err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
+		return nil, errorf(KindInvalid, "engine: %w", err)
 	}
 	h := &Handle{req: req, sampler: s, events: make(chan Event, req.Params.MaxTokens+1), t0: time.Now()}
+	if e.tok != nil {
+		h.text = NewTextStream(e.tok, req.Params.Stop)
+	}
 	h.ctx, h.cancel = context.WithCancel(ctx)
 	h.history = make([]int32, 0, len(req.Prompt)+req.Params.MaxTokens)
 	h.history = append(h.history, req.Prompt...)
-	h.stats.PromptTokens = len(req.Prompt)
+	h.stats.PromptTokens = len(req.Prompt) + cached
+	h.stats.PrefillTokens = len(req.Prompt)
+	return h, nil
+}
+
+// enqueue hands h to the scheduler.
+func (e *Engine) enqueue(h *Handle) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		h.cancel()
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	select {
 	case e.submit <- h:
-		return h, nil
+		return nil
 	default:
 		h.cancel()
-		return nil, ErrBusy
+		e.met.Add(Refusals, 1)
+		return ErrBusy
 	}
 }
 
 // NewSequence returns an empty sequence for Request.Seq that may grow to the model's context; release it with
-// its Release method when the session ends (never while a request runs on it).
+// its Release method when done (never while a request runs on it).
 func (e *Engine) NewSequence() *llama.Sequence { return llama.NewSequence(e.pool, e.model.MaxContext) }
 
-// Close stops the scheduler; running sequences end cancelled. Sequences made by NewSequence must be
-// released before Close.
+// Close stops the scheduler; running sequences end cancelled and every session is freed. Sequences made by
+// NewSequence must be released before Close.
 func (e *Engine) Close() {
 	e.mu.Lock()
 	first := !e.closed
@@ -224,6 +282,8 @@ func (e *Engine) Close() {
 	e.mu.Unlock()
 	<-e.done
 	if first {
+		<-e.sessions.reaped
+		e.sessions.closeAll()
 		e.st.Free(e.model)
 		e.pool.Close()
 	}

@@ -14,12 +14,9 @@ import (
 // loop is the scheduler: it owns every running sequence and the forward state.
 func (e *Engine) loop() {
 	defer close(e.done)
-	m := e.model
-	var logits []float32 // (rows, vocab) host copy of the step's logits, one read per step
 	running := make([]*Handle, 0, e.opt.MaxSequences)
-	var waiting []*Handle // admitted from the queue, waiting for KV memory
-	steps := make([]llama.Step, 0, e.opt.MaxSequences)
-	owners := make([]*Handle, 0, e.opt.MaxSequences)
+	var waiting []*Handle // taken from the queue, waiting for a slot or KV memory
+	sc := &stepScratch{steps: make([]llama.Step, 0, e.opt.MaxSequences), owners: make([]*Handle, 0, e.opt.MaxSequences)}
 
 	defer func() {
 		for _, h := range append(running, waiting...) {
@@ -35,12 +32,24 @@ func (e *Engine) loop() {
 		}
 	}()
 
+	var retry *time.Timer // while requests wait for memory with nothing running
 	for {
-		// Take new submissions: block when idle.
-		if len(running) == 0 && len(waiting) == 0 {
+		// Take new submissions: block when idle, or until memory may have been freed.
+		if len(running) == 0 {
+			var tick <-chan time.Time
+			if len(waiting) > 0 {
+				if retry == nil {
+					retry = time.NewTimer(admissionRetry)
+				} else {
+					retry.Reset(admissionRetry)
+				}
+				tick = retry.C
+			}
 			select {
 			case h := <-e.submit:
 				waiting = append(waiting, h)
+			case <-e.wake:
+			case <-tick:
 			case <-e.quit:
 				return
 			}
@@ -59,115 +68,189 @@ func (e *Engine) loop() {
 			return
 		default:
 		}
-		// Admit waiting sequences while slots and KV pages last (first come, first served).
-		for len(waiting) > 0 && len(running) < e.opt.MaxSequences {
-			h := waiting[0]
-			if h.ctx.Err() != nil {
-				waiting = waiting[1:]
-				e.finish(h, sample.FinishCancelled, nil)
-				continue
-			}
-			need := len(h.req.Prompt) + h.req.Params.MaxTokens
-			seq := h.req.Seq
-			if seq == nil {
-				seq = llama.NewSequence(e.pool, need)
-			}
-			// The turn's KV and, with OmniKV, its staging are reserved here, so that a step never fails for
-			// want of pages.
-			err := seq.Reserve(need)
-			if staging := m.StagingTokens(seq.Len()+len(h.req.Prompt), h.req.Params.MaxTokens); err == nil && staging > 0 {
-				err = seq.ReserveStaging(staging)
-			}
-			if err != nil {
-				if h.req.Seq == nil {
-					seq.Release() // do not hold pages while waiting
-				}
-				if errors.Is(err, kvcache.ErrNoMemory) && len(running) > 0 {
-					break // wait for a running sequence to free its pages
-				}
-				waiting = waiting[1:]
-				e.finish(h, sample.FinishCancelled, fmt.Errorf("engine: %w", err))
-				continue
-			}
-			waiting = waiting[1:]
-			h.seq, h.tStart = seq, time.Now()
-			h.stats.Queued = h.tStart.Sub(h.t0)
-			running = append(running, h)
-		}
+		running, waiting = e.admit(running, waiting)
+		e.met.Set(RunningSequences, float64(len(running)))
+		e.met.Set(QueuedSequences, float64(len(waiting)+len(e.submit)))
 		if len(running) == 0 {
 			continue
 		}
-		// Drop cancelled sequences.
-		running = slices.DeleteFunc(running, func(h *Handle) bool {
-			if h.ctx.Err() != nil {
-				e.finish(h, sample.FinishCancelled, nil)
-				return true
-			}
-			return false
-		})
-		steps, owners = e.plan(running, steps[:0], owners[:0])
-		if len(steps) == 0 {
+		running = e.step(running, sc)
+		e.reportMemory()
+	}
+}
+
+// admissionRetry is how often requests waiting for memory retry when nothing runs (sessions ending and
+// idle-session reaping also wake the scheduler).
+const admissionRetry = 20 * time.Millisecond
+
+// admit moves waiting sequences into the running batch while slots and KV memory last, first come first
+// served. A request that does not fit evicts idle sessions' KV, oldest first, then waits for running
+// sequences to free memory, up to QueueTimeout; then it is refused with the budget named.
+func (e *Engine) admit(running, waiting []*Handle) ([]*Handle, []*Handle) {
+	m := e.model
+	for len(waiting) > 0 && len(running) < e.opt.MaxSequences {
+		h := waiting[0]
+		if h.ctx.Err() != nil {
+			waiting = waiting[1:]
+			e.finish(h, sample.FinishCancelled, nil)
 			continue
 		}
-		if e.onStep != nil {
-			e.onStep(steps)
+		need := len(h.req.Prompt) + h.req.Params.MaxTokens
+		seq := h.req.Seq
+		if seq == nil {
+			seq = llama.NewSequence(e.pool, need)
 		}
-		rows, err := e.forward(steps)
-		if err == nil {
-			logits = m.ReadLogits(e.st, logits)
+		// The turn's KV and, with OmniKV, its staging are reserved here, so that a step never fails for
+		// want of pages.
+		err := seq.Reserve(need)
+		if staging := m.StagingTokens(seq.Len()+len(h.req.Prompt), h.req.Params.MaxTokens); err == nil && staging > 0 {
+			err = seq.ReserveStaging(staging)
 		}
 		if err != nil {
-			for _, h := range owners {
-				e.finish(h, sample.FinishCancelled, err)
-				h.seq = nil
+			if h.req.Seq == nil {
+				seq.Release() // do not hold pages while waiting
 			}
-			running = slices.DeleteFunc(running, func(h *Handle) bool { return h.seq == nil })
-			continue
-		}
-		if want := logitRows(steps); rows != want {
-			err = fmt.Errorf("engine: internal error: %d logit rows for a step that wants %d", rows, want)
-			for _, h := range owners {
-				e.finish(h, sample.FinishCancelled, err)
-				h.seq = nil
-			}
-			running = slices.DeleteFunc(running, func(h *Handle) bool { return h.seq == nil })
-			continue
-		}
-		now := time.Now()
-		row := 0
-		for i, s := range steps {
-			h := owners[i]
-			n := 1
-			if s.AllLogits {
-				n = len(s.Tokens)
-			}
-			row += n
-			if h.fed < len(h.req.Prompt) {
-				h.fed += len(s.Tokens)
-				if h.fed < len(h.req.Prompt) {
+			if errors.Is(err, kvcache.ErrNoMemory) {
+				if e.evictIdle() {
 					continue
 				}
+				if waited := time.Since(h.t0); waited < e.opt.QueueTimeout {
+					break // wait for running sequences or sessions to free memory
+				}
+				e.met.Add(Refusals, 1)
+				err = errorf(KindUnavailable, "engine: no KV memory for this request after waiting %v (queue_timeout_s): %w", e.opt.QueueTimeout, err)
+			} else {
+				err = errorf(KindInvalid, "engine: %w", err)
 			}
-			tok := h.sampler.Sample(logits[(row-1)*m.Vocab:row*m.Vocab], h.history[:len(h.req.Prompt)+h.gen])
-			if h.gen == 0 {
-				h.tFirst = now
-			}
-			h.gen++
-			h.last = tok
-			h.history = append(h.history[:len(h.req.Prompt)+h.gen-1], tok)
-			h.events <- Event{Token: tok}
-			switch {
-			case !h.req.IgnoreEOS && slices.Contains(m.EOS, tok):
-				e.finish(h, sample.FinishStop, nil)
-			case h.gen >= h.req.Params.MaxTokens:
-				e.finish(h, sample.FinishLength, nil)
-			default:
+			waiting = waiting[1:]
+			e.finish(h, sample.FinishCancelled, err)
+			continue
+		}
+		waiting = waiting[1:]
+		h.seq, h.tStart = seq, time.Now()
+		h.stats.Queued = h.tStart.Sub(h.t0)
+		h.rows0 = seq.Selection().RowsFetched
+		running = append(running, h)
+	}
+	return running, waiting
+}
+
+// stepScratch is the scheduler's reused per-step storage.
+type stepScratch struct {
+	steps  []llama.Step
+	owners []*Handle
+	logits []float32 // (rows, vocab) host copy of the step's logits, one read per step
+}
+
+// step runs one forward step over the running sequences and samples their tokens; it returns the sequences
+// still running. A panic anywhere in it (planning, the forward pass, a device worker, sampling) fails the
+// step's sequences with an internal error instead of the process.
+func (e *Engine) step(running []*Handle, sc *stepScratch) (out []*Handle) {
+	sc.steps, sc.owners = sc.steps[:0], sc.owners[:0]
+	defer func() {
+		if r := recover(); r != nil {
+			e.failStep(sc.owners, errorf(KindInternal, "engine: internal error in a step: %v", r))
+			out = slices.DeleteFunc(running, func(h *Handle) bool { return h.seq == nil })
+		}
+	}()
+	// Drop cancelled sequences.
+	running = slices.DeleteFunc(running, func(h *Handle) bool {
+		if h.ctx.Err() != nil {
+			e.finish(h, sample.FinishCancelled, nil)
+			return true
+		}
+		return false
+	})
+	sc.steps, sc.owners = e.plan(running, sc.steps, sc.owners)
+	if len(sc.steps) == 0 {
+		return running
+	}
+	faultPoint(sc.owners)
+	if e.onStep != nil {
+		e.onStep(sc.steps)
+	}
+	t0 := time.Now()
+	m := e.model
+	rows, err := e.forward(sc.steps)
+	if err == nil {
+		if want := logitRows(sc.steps); rows != want {
+			err = errorf(KindInternal, "engine: internal error: %d logit rows for a step that wants %d", rows, want)
+		} else {
+			sc.logits = m.ReadLogits(e.st, sc.logits)
+		}
+	}
+	if err != nil {
+		e.failStep(sc.owners, err)
+		return slices.DeleteFunc(running, func(h *Handle) bool { return h.seq == nil })
+	}
+	now := time.Now()
+	e.met.Observe(StepLatency, now.Sub(t0).Seconds())
+	row, prefilled, generated := 0, 0, 0
+	for i, s := range sc.steps {
+		h := sc.owners[i]
+		n := 1
+		if s.AllLogits {
+			n = len(s.Tokens)
+		}
+		row += n
+		if h.fed < len(h.req.Prompt) {
+			h.fed += len(s.Tokens)
+			prefilled += len(s.Tokens)
+			if h.fed < len(h.req.Prompt) {
 				continue
 			}
+		}
+		tok := h.sampler.Sample(sc.logits[(row-1)*m.Vocab:row*m.Vocab], h.history[:len(h.req.Prompt)+h.gen])
+		generated++
+		if h.gen == 0 {
+			h.tFirst = now
+			e.met.Observe(TimeToFirstToken, now.Sub(h.t0).Seconds())
+		} else {
+			e.met.Observe(InterTokenLatency, now.Sub(h.tLast).Seconds())
+		}
+		h.tLast = now
+		h.gen++
+		h.last = tok
+		h.history = append(h.history[:len(h.req.Prompt)+h.gen-1], tok)
+		ev := Event{Token: tok}
+		stopped := false
+		if h.text != nil {
+			ev.Text, stopped = h.text.Add(tok)
+		}
+		h.events <- ev
+		switch {
+		case stopped:
+			e.finish(h, sample.FinishStop, nil)
+		case !h.req.IgnoreEOS && slices.Contains(m.EOS, tok):
+			e.finish(h, sample.FinishStop, nil)
+		case h.gen >= h.req.Params.MaxTokens:
+			e.finish(h, sample.FinishLength, nil)
+		default:
+			continue
+		}
+		h.seq = nil
+	}
+	e.met.Add(PromptTokens, float64(prefilled))
+	e.met.Add(GeneratedTokens, float64(generated))
+	return slices.DeleteFunc(running, func(h *Handle) bool { return h.seq == nil })
+}
+
+// failStep ends a failed step's sequences with err.
+func (e *Engine) failStep(owners []*Handle, err error) {
+	e.met.Add(StepErrors, 1)
+	for _, h := range owners {
+		if h.seq != nil {
+			e.finish(h, sample.FinishCancelled, err)
 			h.seq = nil
 		}
-		running = slices.DeleteFunc(running, func(h *Handle) bool { return h.seq == nil })
 	}
+}
+
+// reportMemory sets the KV gauges.
+func (e *Engine) reportMemory() {
+	pb := float64(e.pool.PageBytes())
+	e.met.Set(KVResidentUsed, float64(e.pool.Resident())*pb)
+	e.met.Set(KVOffloadUsed, float64(e.pool.Offloaded())*pb)
 }
 
 // logitRows is the number of logit rows a step's forward call writes.
@@ -265,17 +348,37 @@ func (e *Engine) prefillBudget(decoders int, decodeCost float64) float64 {
 	return e.opt.PrefillStretch*base - decodeCost
 }
 
-// finish releases a sequence's memory and sends its final event.
+// finish releases a sequence's memory, records a session's turn and sends the final event.
 func (e *Engine) finish(h *Handle, reason sample.FinishReason, err error) {
-	if h.seq != nil && h.req.Seq == nil {
+	var flushed string
+	if h.text != nil && err == nil && reason != sample.FinishCancelled {
+		flushed = h.text.Flush()
+	}
+	if h.seq != nil {
+		if st := h.seq.Selection(); st.RowsFetched > h.rows0 {
+			rows := st.RowsFetched - h.rows0
+			e.met.Add(RowsFetched, float64(rows))
+			e.met.Add(BytesFetched, float64(rows*st.BytesFetched/max(st.RowsFetched, 1)))
+		}
+	}
+	if h.req.sess != nil {
+		e.endTurn(h, err)
+	} else if h.seq != nil && h.req.Seq == nil {
 		h.seq.Release()
+	}
+	if h.text != nil && h.text.Stopped() {
+		h.gen = h.text.Tokens()
 	}
 	h.stats.GeneratedTokens = h.gen
 	if !h.tFirst.IsZero() {
 		h.stats.Prefill = h.tFirst.Sub(h.tStart)
 		h.stats.Decode = time.Since(h.tFirst)
 	}
-	h.events <- Event{Done: true, Reason: reason, Err: err, Stats: h.stats}
+	e.met.Add(RequestsDone, 1)
+	if reason == sample.FinishCancelled && err == nil {
+		e.met.Add(Cancellations, 1)
+	}
+	h.events <- Event{Done: true, Text: flushed, Reason: reason, Err: err, Stats: h.stats}
 	close(h.events)
 	h.cancel()
 }

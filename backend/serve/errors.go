@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/engine"
 )
 
 // Code classifies an error for the client. The numeric values equal Triton's
@@ -65,4 +67,18 @@ func CodeOf(err error) Code {
 	default:
 		return CodeInternal
 	}
+}
+
+// engineCodes maps engine error kinds to codes.
+var engineCodes = map[engine.Kind]Code{
+	engine.KindInternal: CodeInternal, engine.KindInvalid: CodeInvalidArg, engine.KindUnavailable: CodeUnavailable,
+	engine.KindNotFound: CodeNotFound, engine.KindConflict: CodeAlreadyExists, engine.KindCancelled: CodeCancelled,
+}
+
+// engineError gives an engine error its code (nil stays nil).
+func engineError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Code: engineCodes[engine.KindOf(err)], Err: err}
 }

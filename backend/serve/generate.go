@@ -2,31 +2,29 @@ package serve
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute/devices"
 	"github.com/omnikv-triton/omnikv-triton/backend/engine"
-	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
 	"github.com/omnikv-triton/omnikv-triton/backend/omnikv"
 	"github.com/omnikv-triton/omnikv-triton/backend/sample"
-	"github.com/omnikv-triton/omnikv-triton/backend/tokenizer"
 )
 
-// Generator serves text generation from one loaded model (modes "generate" and "chat"): stateless requests,
-// or, in chat mode, turns of sequence-batched sessions whose KV stays with the session between turns.
+// Generator serves text generation from one loaded model (modes "generate" and "chat"). It maps Triton
+// requests to engine requests and engine events to responses; the engine owns the rest (validation,
+// tokenization, sessions, stop strings, memory).
 type Generator struct {
-	name     string
-	opt      GenOptions
-	log      zerolog.Logger
-	model    *llama.Model
-	tok      *tokenizer.Tokenizer
-	eng      *engine.Engine
-	sessions *sessions // nil in generate mode
+	name  string
+	opt   GenOptions
+	log   zerolog.Logger
+	model *llama.Model
+	eng   *engine.Engine
+	chat  bool // turns of sequence-batched sessions
 }
 
 // NewGenerator loads the model and starts its engine.
@@ -62,14 +60,15 @@ func NewGenerator(cfg Config, inst Instance, log zerolog.Logger, chat bool) (*Ge
 			return fail(Errorf(CodeInvalidArg, "model %q: %w", cfg.Name, err))
 		}
 	}
-	eng, err := engine.New(m, engine.Options{MaxSequences: o.MaxSequences, StepTokens: o.StepTokens, KVDType: o.KVDType})
+	eng, err := engine.New(m, engine.Options{
+		MaxSequences: o.MaxSequences, StepTokens: o.StepTokens, KVDType: o.KVDType,
+		Tokenizer: tok, ChatTemplate: o.ChatTemplate, MaxSessions: o.MaxSessions, SessionIdle: o.SessionIdle,
+		QueueTimeout: o.QueueTimeout, Metrics: cfg.Metrics,
+	})
 	if err != nil {
-		return fail(err)
+		return fail(Errorf(CodeInvalidArg, "model %q: %w", cfg.Name, err))
 	}
-	g := &Generator{name: cfg.Name, opt: o, log: log, model: m, tok: tok, eng: eng}
-	if chat {
-		g.sessions = newSessions(eng, o.SessionIdle, log)
-	}
+	g := &Generator{name: cfg.Name, opt: o, log: log, model: m, eng: eng, chat: chat}
 	log.Info().Str("model", m.String()).Str("omnikv", o.OmniKV.String()).Dur("took", time.Since(t0)).Msg("model ready")
 	return g, nil
 }
@@ -84,143 +83,89 @@ func isCloseTurn(req *Request) bool {
 	return err == nil && s == "" && !hasIDs
 }
 
+// sessionID returns the engine session id of a chat request's correlation id.
+func sessionID(req *Request) (string, error) {
+	switch {
+	case req.CorrelationIDString != "":
+		return req.CorrelationIDString, nil
+	case req.CorrelationID != 0:
+		return strconv.FormatUint(req.CorrelationID, 10), nil
+	}
+	return "", Errorf(CodeInvalidArg, "this model keeps chat sessions: the request needs a sequence_id")
+}
+
 // Check validates the request's inputs and parameters (no tokenization, no side effects).
 func (g *Generator) Check(req *Request) error {
-	if g.sessions != nil && isCloseTurn(req) {
-		return g.sessions.check(req)
+	if !g.chat || !isCloseTurn(req) {
+		if _, err := DecodeGenRequest(req, &g.opt); err != nil {
+			return err
+		}
 	}
-	if _, err := DecodeGenRequest(req, &g.opt); err != nil {
-		return err
-	}
-	if g.sessions != nil {
-		return g.sessions.check(req)
+	if g.chat {
+		id, err := sessionID(req)
+		if err != nil {
+			return err
+		}
+		return engineError(g.eng.CheckSession(id, req.SequenceStart))
 	}
 	return nil
 }
 
 // Close stops the engine and frees every session and the model.
 func (g *Generator) Close() error {
-	if g.sessions != nil {
-		g.sessions.close()
-	}
 	g.eng.Close()
 	return g.model.Close()
 }
 
-// Run tokenizes, submits to the engine and streams the answer.
+// Run maps the request to the engine and streams the answer.
 func (g *Generator) Run(ctx context.Context, req *Request, out Sender) error {
-	if g.sessions != nil && isCloseTurn(req) {
-		sess, err := g.sessions.begin(req)
+	var ereq engine.GenRequest
+	if g.chat {
+		id, err := sessionID(req)
 		if err != nil {
 			return err
 		}
-		g.sessions.end(sess, true)
-		return out.Send(Response{Final: true, Outputs: []Tensor{StringTensor(OutText, ""), Int32Tensor(OutIDs),
-			StringTensor(OutFinish, sample.FinishStop.String()), int32Scalar(OutPromptN, 0), int32Scalar(OutGenerated, 0)}})
+		if isCloseTurn(req) {
+			if err := g.eng.EndSession(id); err != nil {
+				return engineError(err)
+			}
+			return out.Send(Response{Final: true, Outputs: []Tensor{StringTensor(OutText, ""), Int32Tensor(OutIDs),
+				StringTensor(OutFinish, sample.FinishStop.String()), int32Scalar(OutPromptN, 0), int32Scalar(OutGenerated, 0)}})
+		}
+		ereq.Session, ereq.Start, ereq.End = id, req.SequenceStart, req.SequenceEnd
 	}
 	gr, err := DecodeGenRequest(req, &g.opt)
 	if err != nil {
 		return err
 	}
-	prompt := gr.IDs
-	if prompt == nil {
-		text := gr.Text
-		if g.opt.ChatTemplate {
-			msg := []tokenizer.Message{{Role: "user", Content: gr.Text}}
-			if g.sessions != nil && !req.SequenceStart {
-				text, err = g.tok.ContinueChat(msg, true) // earlier turns are in the session's cache
-			} else {
-				text, err = g.tok.ApplyChat(msg, true)
-			}
-			if err != nil {
-				return Errorf(CodeInvalidArg, "chat_template: %w", err)
-			}
-		}
-		if prompt, err = g.tok.Encode(text, g.sessions == nil && !g.opt.ChatTemplate); err != nil {
-			return Errorf(CodeInvalidArg, "input %s: %w", InText, err)
-		}
-		if len(prompt) == 0 {
-			return Errorf(CodeInvalidArg, "input %s: the text has no tokens", InText)
-		}
-	}
-	for _, id := range prompt {
-		if id < 0 || int(id) >= g.model.Vocab {
-			return Errorf(CodeInvalidArg, "input %s: token id %d outside the vocabulary [0, %d)", InIDs, id, g.model.Vocab)
-		}
-	}
-	ereq := engine.Request{Prompt: prompt, Params: gr.Params, IgnoreEOS: gr.IgnoreEOS}
-	var sess *session
-	if g.sessions != nil {
-		if sess, err = g.sessions.begin(req); err != nil {
-			return err
-		}
-		defer g.sessions.end(sess, req.SequenceEnd)
-		ereq.Seq = sess.seq
-		ereq.Prompt = append(append([]int32(nil), sess.pending...), prompt...)
-		sess.pending = nil
-	}
-	if total := seqLen(ereq.Seq) + len(ereq.Prompt) + gr.Params.MaxTokens; total > g.model.MaxContext {
-		return Errorf(CodeInvalidArg, "prompt of %d tokens (plus %d cached) and max_tokens %d exceed the model's context of %d",
-			len(ereq.Prompt), seqLen(ereq.Seq), gr.Params.MaxTokens, g.model.MaxContext)
-	}
-	h, err := g.eng.Submit(ctx, ereq)
-	if err == nil && sess != nil {
-		sess.addPrompt(len(prompt))
-	}
+	ereq.Text, ereq.IDs, ereq.Params, ereq.IgnoreEOS = gr.Text, gr.IDs, gr.Params, gr.IgnoreEOS
+	h, err := g.eng.Generate(ctx, ereq)
 	if err != nil {
-		if sess != nil {
-			sess.broken = true // the pending tokens were taken
-		}
-		if errors.Is(err, engine.ErrBusy) || errors.Is(err, engine.ErrClosed) {
-			return Errorf(CodeUnavailable, "%w", err)
-		}
-		return Errorf(CodeInvalidArg, "%w", err)
+		return engineError(err)
 	}
-	return g.stream(h, gr, prompt, sess, out)
+	return g.stream(h, gr, out)
 }
 
-func seqLen(s *llama.Sequence) int {
-	if s == nil {
-		return 0
-	}
-	return s.Len()
-}
-
-// stream turns engine events into responses: text and id deltas when streaming, one response otherwise; the
-// last response carries finish_reason and the token counts.
-func (g *Generator) stream(h *engine.Handle, gr *GenRequest, prompt []int32, sess *session, out Sender) error {
-	ts := engine.NewTextStream(g.tok, gr.Params.Stop)
+// stream turns engine events into responses: text and id deltas when streaming (never the prompt, as the
+// vLLM backend), one response otherwise (the prompt text first unless exclude_input_in_output); the last
+// response carries finish_reason and the token counts.
+func (g *Generator) stream(h *engine.Handle, gr *GenRequest, out Sender) error {
 	var ids []int32 // generated ids not yet sent
 	var text string // text not yet sent
-	var all []int32 // every generated id (sessions)
-	if !gr.Exclude {
+	generated := 0
+	if !gr.Stream && !gr.Exclude {
 		text = gr.Text
-		if gr.Text == "" {
-			text = g.tok.Decode(prompt, true)
-		}
 	}
 	for ev := range h.Events() {
 		if !ev.Done {
-			if ts.Stopped() {
-				continue
-			}
 			ids = append(ids, ev.Token)
-			all = append(all, ev.Token)
-			delta, stopped := ts.Add(ev.Token)
-			text += delta
-			if stopped {
-				h.Cancel()
-				continue
-			}
-			if gr.Stream && (delta != "" || len(ids) > 0) {
+			text += ev.Text
+			generated++
+			if gr.Stream && (text != "" || len(ids) > 0) {
 				if err := out.Send(Response{Outputs: []Tensor{StringTensor(OutText, text), Int32Tensor(OutIDs, ids...)}}); err != nil {
-					// The engine stops at its next step; wait for it to be done with the sequence, which a
-					// session may release when this returns.
+					// The engine stops at its next step; wait until it is done with the sequence.
 					h.Cancel()
 					for range h.Events() {
-					}
-					if sess != nil {
-						sess.broken = true
 					}
 					return err
 				}
@@ -229,44 +174,26 @@ func (g *Generator) stream(h *engine.Handle, gr *GenRequest, prompt []int32, ses
 			continue
 		}
 		if ev.Err != nil {
-			if sess != nil {
-				sess.broken = true
-			}
-			if errors.Is(ev.Err, kvcache.ErrNoMemory) {
-				return Errorf(CodeUnavailable, "%w", ev.Err)
-			}
-			return Errorf(CodeInternal, "%w", ev.Err)
+			return engineError(ev.Err)
 		}
-		reason := ev.Reason
-		if ts.Stopped() {
-			reason = sample.FinishStop
-			all = all[:ts.Tokens()]
-		}
-		text += ts.Flush()
-		if sess != nil {
-			sess.finishTurn(all, reason)
+		if ev.Reason == sample.FinishCancelled {
+			g.log.Info().Msgf("request cancelled after %d tokens; KV pages in use: %d (idle sessions hold %d)", generated, g.eng.Pool().InUse(), g.eng.SessionPages())
+			return Errorf(CodeCancelled, "request cancelled")
 		}
 		if n := ev.Stats.GeneratedTokens - 1; n > 0 {
-			g.log.Debug().Int("prompt_tokens", ev.Stats.PromptTokens).Int("generated", ev.Stats.GeneratedTokens).
+			g.log.Debug().Int("prompt_tokens", ev.Stats.PromptTokens).Int("prefilled", ev.Stats.PrefillTokens).Int("generated", ev.Stats.GeneratedTokens).
 				Dur("queued", ev.Stats.Queued).Dur("prefill", ev.Stats.Prefill).
 				Float64("decode_ms_per_token", float64(ev.Stats.Decode.Microseconds())/1000/float64(n)).Msg("request done")
 		}
-		if reason == sample.FinishCancelled {
-			g.log.Info().Msgf("request cancelled after %d tokens; KV pages in use: %d", len(all), g.eng.Pool().InUse()-g.sessionPages())
-			return Errorf(CodeCancelled, "request cancelled")
+		// Tokens after a stop string completed were generated but are not part of the answer.
+		if cut := generated - ev.Stats.GeneratedTokens; cut > 0 && cut <= len(ids) {
+			ids = ids[:len(ids)-cut]
 		}
+		text += ev.Text
 		return out.Send(Response{Final: true, Outputs: []Tensor{
-			StringTensor(OutText, text), Int32Tensor(OutIDs, ids...), StringTensor(OutFinish, reason.String()),
-			int32Scalar(OutPromptN, len(prompt)), int32Scalar(OutGenerated, len(all)),
+			StringTensor(OutText, text), Int32Tensor(OutIDs, ids...), StringTensor(OutFinish, ev.Reason.String()),
+			int32Scalar(OutPromptN, ev.Stats.PromptTokens), int32Scalar(OutGenerated, ev.Stats.GeneratedTokens),
 		}})
 	}
 	return fmt.Errorf("engine closed the sequence without a final event")
-}
-
-// sessionPages counts the KV pages held by idle chat sessions (so that logs can tell them from leaks).
-func (g *Generator) sessionPages() int {
-	if g.sessions == nil {
-		return 0
-	}
-	return g.sessions.pages()
 }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/fault"
 )
 
 // rangeFunc is a loop body over a range of indices [lo, hi).
@@ -119,6 +121,7 @@ func (p *workPool) helperLoop(h *poolHelper) {
 
 // work claims chunks of the current loop until none are left.
 func (p *workPool) work(id int) {
+	fault.Hit(fault.Device) // a no-op unless built with -tags faultinject
 	n, chunk := int64(p.n), int64(p.chunk)
 	for {
 		lo := p.cursor.Add(chunk) - chunk

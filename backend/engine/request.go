@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/sample"
+	"github.com/omnikv-triton/omnikv-triton/backend/tokenizer"
+)
+
+// GenRequest is one generation as a client asks it: text or token ids, sampling, and for chat the session
+// and turn flags. Generate validates it, renders and tokenizes it and runs it.
+type GenRequest struct {
+	Session string  // chat session id; "" for a stateless request
+	Start   bool    // the turn starts the session (an existing one of that id is replaced)
+	End     bool    // the session ends after this turn (its memory is freed)
+	Text    string  // the user's text (wrapped with the chat template when the engine has ChatTemplate)
+	IDs     []int32 // the prompt as token ids instead of Text (never templated)
+	Params  sample.Params
+	// IgnoreEOS keeps generating past end-of-sequence tokens.
+	IgnoreEOS bool
+}
+
+// Generate validates req, builds its context (a session's whole conversation) and queues it. Errors are
+// *Error with a kind; the handle's events carry the answer.
+func (e *Engine) Generate(ctx context.Context, req GenRequest) (*Handle, error) {
+	if (req.Text == "") == (req.IDs == nil) {
+		return nil, errorf(KindInvalid, "engine: give the prompt as text or as token ids, not both or neither")
+	}
+	if req.IDs == nil && e.tok == nil {
+		return nil, errorf(KindInvalid, "engine: a text prompt needs a tokenizer")
+	}
+	if req.Session == "" {
+		prompt, err := e.statelessPrompt(req)
+		if err != nil {
+			return nil, err
+		}
+		h, err := e.newHandle(ctx, Request{Prompt: prompt, Params: req.Params, IgnoreEOS: req.IgnoreEOS})
+		if err != nil {
+			return nil, err
+		}
+		h.fault = faultOf(req.Text)
+		return h, e.enqueue(h)
+	}
+	s, err := e.beginTurn(req.Session, req.Start)
+	if err != nil {
+		return nil, err
+	}
+	h, err := e.turn(ctx, s, req)
+	if err != nil {
+		e.abortTurn(s, req.Start)
+		return nil, err
+	}
+	return h, nil
+}
+
+// statelessPrompt tokenizes a stateless request.
+func (e *Engine) statelessPrompt(req GenRequest) ([]int32, error) {
+	if req.IDs != nil {
+		return req.IDs, nil
+	}
+	text := req.Text
+	if e.opt.ChatTemplate {
+		var err error
+		if text, err = e.tok.ApplyChat([]tokenizer.Message{{Role: "user", Content: req.Text}}, true); err != nil {
+			return nil, errorf(KindInvalid, "chat template: %w", err)
+		}
+	}
+	return e.encode(text, !e.opt.ChatTemplate)
+}
+
+func (e *Engine) encode(text string, bos bool) ([]int32, error) {
+	ids, err := e.tok.Encode(text, bos)
+	if err != nil {
+		return nil, errorf(KindInvalid, "text: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, errorf(KindInvalid, "text: no tokens")
+	}
+	return ids, nil
+}
+
+// turn builds a session turn's context, keeps the longest cached prefix of it, and queues the rest. The
+// session is busy (beginTurn), so nothing else touches it.
+func (e *Engine) turn(ctx context.Context, s *session, req GenRequest) (*Handle, error) {
+	template := e.opt.ChatTemplate && req.IDs == nil
+	first := len(s.msgs) == 0 && len(s.full) == 0
+	if first {
+		s.raw = !template
+	} else if s.raw == template {
+		kind := map[bool]string{true: "token ids or untemplated text", false: "text wrapped by the chat template"}
+		return nil, errorf(KindInvalid, "session %s: its turns are %s; this turn is not", s.id, kind[s.raw])
+	}
+	var full []int32
+	if template {
+		msgs := append(s.msgs[:len(s.msgs):len(s.msgs)], tokenizer.Message{Role: "user", Content: req.Text})
+		text, err := e.tok.ApplyChat(msgs, true)
+		if err != nil {
+			return nil, errorf(KindInvalid, "chat template: %w", err)
+		}
+		if full, err = e.encode(text, false); err != nil {
+			return nil, err
+		}
+	} else {
+		ids := req.IDs
+		if ids == nil {
+			var err error
+			if ids, err = e.encode(req.Text, first); err != nil {
+				return nil, err
+			}
+		}
+		full = append(append(make([]int32, 0, len(s.full)+len(ids)), s.full...), ids...)
+	}
+	if s.seq == nil {
+		s.seq = e.NewSequence()
+		s.cached = s.cached[:0]
+	}
+	p := commonPrefix(s.cached, full)
+	if p == len(full) {
+		p-- // the last token is fed again: its logits start the answer
+	}
+	s.seq.Truncate(p)
+	s.cached = s.cached[:p]
+	h, err := e.newHandle(ctx, Request{Prompt: full[p:], Params: req.Params, IgnoreEOS: req.IgnoreEOS, Seq: s.seq, sess: s, ctx: full, user: req.Text})
+	if err != nil {
+		return nil, err
+	}
+	h.fault = faultOf(req.Text)
+	return h, e.enqueue(h)
+}
