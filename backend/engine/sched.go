@@ -114,11 +114,20 @@ func (e *Engine) admit(running, waiting []*Handle) ([]*Handle, []*Handle) {
 				if e.evictIdle() {
 					continue
 				}
-				if waited := time.Since(h.t0); waited < e.opt.QueueTimeout {
+				own := 0
+				if h.req.Seq != nil {
+					own = h.req.Seq.PagesHeld()
+				}
+				never := len(running) == 0 && e.pool.InUse() == own // nothing else holds memory: it cannot fit
+				if waited := time.Since(h.t0); !never && waited < e.opt.QueueTimeout {
 					break // wait for running sequences or sessions to free memory
 				}
 				e.met.Add(Refusals, 1)
-				err = errorf(KindUnavailable, "engine: no KV memory for this request after waiting %v (queue_timeout_s): %w", e.opt.QueueTimeout, err)
+				if never {
+					err = errorf(KindUnavailable, "engine: this request needs more KV memory than the whole budget: %w", err)
+				} else {
+					err = errorf(KindUnavailable, "engine: no KV memory for this request after waiting %v (queue_timeout_s): %w", e.opt.QueueTimeout, err)
+				}
 			} else {
 				err = errorf(KindInvalid, "engine: %w", err)
 			}

@@ -160,6 +160,7 @@ type Config struct {
 	RepositoryDir string // the model's directory (holds config.pbtxt and version folders)
 	MaxBatchSize  int
 	Decoupled     bool
+	Instances     int // instances over every instance_group entry (0 when the config names none)
 	// Params are the config's `parameters { key: .. value { string_value: .. } }` entries.
 	Params map[string]string
 	// Backend holds the server's `--backend-config=omnikv,<key>=<value>` settings (plus the
@@ -199,6 +200,9 @@ func ParseConfig(js []byte) (Config, error) {
 		Parameters map[string]struct {
 			StringValue string `json:"string_value"`
 		} `json:"parameters"`
+		InstanceGroup []struct {
+			Count int `json:"count"`
+		} `json:"instance_group"`
 	}
 	if err := json.Unmarshal(js, &raw); err != nil {
 		return Config{}, Errorf(CodeInvalidArg, "model config JSON: %w", err)
@@ -209,6 +213,9 @@ func ParseConfig(js []byte) (Config, error) {
 	}
 	for k, v := range raw.Parameters {
 		cfg.Params[k] = v.StringValue
+	}
+	for _, g := range raw.InstanceGroup {
+		cfg.Instances += max(g.Count, 1)
 	}
 	return cfg, nil
 }
@@ -270,6 +277,11 @@ func CheckConfig(cfg Config) error {
 	if mode := cfg.Params["mode"]; mode == "generate" || mode == "chat" {
 		if _, err := ParseGenOptions(cfg); err != nil {
 			return err
+		}
+		if cfg.Instances > 1 {
+			return Errorf(CodeInvalidArg, "model %q: instance_group asks for %d instances; this backend runs one instance per model "+
+				"(its engine batches every request into each step and owns the model's KV memory budget and chat sessions, "+
+				"which separate instances could not share): set count: 1 and raise the parameter max_sequences for more concurrency", cfg.Name, cfg.Instances)
 		}
 	}
 	if _, ok := modes[cfg.Params["mode"]]; !ok {

@@ -158,10 +158,12 @@ func TestParseConfigAndNewModel(t *testing.T) {
 		{"unknown mode", `{"name":"m","model_transaction_policy":{"decoupled":true},"parameters":{"mode":{"string_value":"llama"}}}`, `mode "llama" is not supported (known: `},
 		{"no mode", `{"name":"m","model_transaction_policy":{"decoupled":true}}`, `mode "" is not supported`},
 		{"bad json", `{"name":`, "model config JSON"},
+		{"two instances", `{"name":"m","model_transaction_policy":{"decoupled":true},"parameters":{"mode":{"string_value":"generate"},"weights":{"string_value":"model_test.go"}},"instance_group":[{"count":2,"kind":"KIND_CPU"}]}`, "instance_group asks for 2 instances; this backend runs one instance per model"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := ParseConfig([]byte(tc.js))
+			cfg.RepositoryDir = "."
 			var m Model
 			if err == nil {
 				m, err = NewModel(cfg, Instance{Name: "m_0", Kind: KindCPU}, zerolog.Nop())
