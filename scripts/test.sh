@@ -21,6 +21,9 @@ CGO_ENABLED=0 go vet $(go list ./... | grep -v '/cgo$')
 step "unit and golden tests (CGO_ENABLED=0)"
 CGO_ENABLED=0 go test -count=1 -timeout 30m ./...
 
+step "panic boundary with injected faults (-tags faultinject)"
+CGO_ENABLED=0 go test -count=1 -tags faultinject -run 'TestInjected|TestArmHit' ./backend/engine/ ./backend/fault/
+
 step "pure-Go twins of the assembly kernels"
 CGO_ENABLED=0 go test -count=1 -tags purego ./backend/compute/... ./backend/weights/...
 
