@@ -323,6 +323,24 @@ type Device interface {
 	NewKVStore(spec KVSpec, layers int, tier Tier, opt StoreOptions) (*KVStore, error)
 	// GrowKVStore adds pages (zeroed) to a store; ids of existing pages stay valid.
 	GrowKVStore(s *KVStore, pages int) error
+	// DiscardKVPages gives the memory behind pages of a store (every layer of each page) back to the system
+	// where it can: the pages stay valid ids, but their contents are lost and unspecified until written
+	// again, and RecommitKVPages must precede their next use. It is for free pages only (no op in flight may
+	// touch them); memory shared with pages outside the list is kept.
+	//
+	// The CPU device, on linux, releases the whole OS pages that the pages cover with madvise(MADV_DONTNEED)
+	// (a memory-mapped store also gives the file's blocks back with fallocate(PUNCH_HOLE) where the file
+	// system can), and the pages read back as zeros; elsewhere it does nothing. A CUDA device may implement it as a no-op (an arena
+	// from one cudaMalloc cannot shrink in part; the memory stays with the process), or by unmapping the
+	// physical chunks the pages cover entirely (cuMemUnmap and cuMemRelease under the virtual memory
+	// management API; for pinned host memory, the same madvise as the CPU device's on registered mappings).
+	DiscardKVPages(s *KVStore, pages []int32) error
+	// RecommitKVPages makes discarded pages usable again, before they are handed out: a device whose
+	// discard gave back backing that a later write needs (a file's blocks; physical chunks that were
+	// unmapped) reserves it again here, so that running out is an error now and not a fault (SIGBUS) on a
+	// later write. Pages that were not discarded are left as they are. The CPU device re-allocates the file
+	// blocks of a memory-mapped store and does nothing for RAM (it is faulted in, zeroed, on first write).
+	RecommitKVPages(s *KVStore, pages []int32) error
 	// NewBatch returns an empty batch; SetBatch describes it (once per step).
 	NewBatch() *Batch
 	SetBatch(b *Batch, d *BatchDesc)

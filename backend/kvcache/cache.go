@@ -8,8 +8,15 @@ import (
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
 )
 
-// ErrNoMemory is returned when the pool has no free page left under its limit.
+// ErrNoMemory is returned when a reservation does not fit in a tier's budget (the error is a *BudgetError
+// that says which tier, its budget and what is in use).
 var ErrNoMemory = errors.New("kv cache: out of pages")
+
+// DefaultFreeWatermark is the memory of free pages that MaybeTrim keeps when Config.FreeWatermarkBytes is 0:
+// enough for the next few requests to start on warm pages (in fp16, about 2,900 tokens of SmolLM2-135M's
+// cache, 512 of Llama-3-8B's), little enough that a server's memory returns to within it of its working set
+// when sequences end.
+const DefaultFreeWatermark = 64 << 20
 
 // Config sizes a pool.
 type Config struct {
@@ -17,9 +24,20 @@ type Config struct {
 	KVDim    int // kvHeads * headDim
 	PageSize int // tokens per page
 	DType    compute.KVDType
-	// MaxPages limits the resident pages handed out (each one layer's page: dense layers' pages and the
-	// offloaded layers' staging); 0 = unlimited.
+	// ResidentBytes limits the memory of the resident tier's pages handed out to sequences (the resident
+	// layers' pages and the offloaded layers' staging), in bytes; 0 = unlimited. Under a limit the pool
+	// also keeps the tier's memory (pages handed out and free pages not trimmed) within it: pages of one
+	// kind (block or staging) about to be backed again make it trim the other kind's free pages first.
+	ResidentBytes int64
+	// OffloadBytes limits the memory of the offload tier's pages handed out (the offloaded layers' pages, in
+	// host RAM or in the memory-mapped file), in bytes; 0 = unlimited.
+	OffloadBytes int64
+	// MaxPages is the resident limit counted in layer pages (each one layer's page: PageBytes); 0 =
+	// unlimited. When both it and ResidentBytes are set, the smaller limit holds.
 	MaxPages int
+	// FreeWatermarkBytes is the memory of free pages (both tiers) that MaybeTrim keeps; 0 =
+	// DefaultFreeWatermark; negative = MaybeTrim keeps every free page.
+	FreeWatermarkBytes int64
 	// Offload marks the layers whose KV lives in the offload tier (OmniKV's sparse layers); nil = none.
 	Offload []bool // (layers)
 	// OffloadDir, when set, puts the offload tier in a memory-mapped file in this directory instead of host
@@ -34,6 +52,11 @@ type Config struct {
 // layer attends to, gathered from the offload tier) in a device-tier store. A sequence's block ids index
 // the resident and the offloaded store alike (they grow in lockstep), so that one block table serves every
 // layer; its staging has block ids of its own.
+//
+// Memory: a reservation must fit in its tiers' budgets, counted over the pages handed out (Config). Pages
+// that sequences release go to free lists and are handed out again warm-first; Trim and MaybeTrim give the
+// coldest free pages' memory back to the system (compute.Device.DiscardKVPages), and such pages are handed
+// out only when no warm one is left (recommitted first), before the stores grow.
 type Pool struct {
 	dev  compute.Device
 	cfg  Config
@@ -45,13 +68,18 @@ type Pool struct {
 	resLayers       int
 	offLayers       int
 
+	resBudget int64 // bytes; 0 = unlimited (ResidentBytes and MaxPages combined)
+	offBudget int64 // bytes; 0 = unlimited
+
 	mu         sync.Mutex
-	free       []int32 // free block ids of res/off
-	stageFree  []int32 // free block ids of stage
-	grown      int     // block ids of res/off ever made (both stores have at least this many pages)
-	stageGrown int     // block ids of stage ever made
-	blocks     int     // block ids handed out
-	stageInUse int     // staging block ids handed out
+	blk        freeList // free block ids of res/off
+	stg        freeList // free block ids of stage
+	grown      int      // block ids of res/off ever made (both stores have at least this many pages)
+	stageGrown int      // block ids of stage ever made
+	blocks     int      // block ids handed out
+	stageInUse int      // staging block ids handed out
+	tick       uint64   // releases so far: orders the free pages from cold to warm
+	trimErr    error    // the first discard failure since Trim last returned
 }
 
 // NewPool creates the pool's stores through dev; pages are added on first use and recycled after.
@@ -62,8 +90,16 @@ func NewPool(dev compute.Device, cfg Config) (*Pool, error) {
 	if cfg.Offload != nil && len(cfg.Offload) != cfg.Layers {
 		return nil, fmt.Errorf("kv cache: offload plan has %d layers, the cache %d", len(cfg.Offload), cfg.Layers)
 	}
+	if cfg.ResidentBytes < 0 || cfg.OffloadBytes < 0 || cfg.MaxPages < 0 {
+		return nil, fmt.Errorf("kv cache: negative budget: resident %d bytes, offload %d bytes, %d pages",
+			cfg.ResidentBytes, cfg.OffloadBytes, cfg.MaxPages)
+	}
 	p := &Pool{dev: dev, cfg: cfg, spec: compute.KVSpec{PageTokens: cfg.PageSize, KVDim: cfg.KVDim, DType: cfg.DType},
-		store: make([]*compute.KVStore, cfg.Layers), index: make([]int, cfg.Layers)}
+		store: make([]*compute.KVStore, cfg.Layers), index: make([]int, cfg.Layers),
+		resBudget: cfg.ResidentBytes, offBudget: cfg.OffloadBytes}
+	if b := int64(cfg.MaxPages) * int64(p.spec.PageBytes()); b > 0 && (p.resBudget == 0 || b < p.resBudget) {
+		p.resBudget = b
+	}
 	for l := 0; l < cfg.Layers; l++ {
 		if p.offloaded(l) {
 			p.index[l] = p.offLayers
@@ -171,22 +207,34 @@ func (p *Pool) MappedBytes() int64 {
 
 func (p *Pool) offloaded(layer int) bool { return p.cfg.Offload != nil && p.cfg.Offload[layer] }
 
-// get hands out n block ids: of res/off, or of stage.
+// get hands out n block ids, of res/off or of stage: warm free ones first (the most recently freed), then
+// trimmed ones (recommitted), then new ones (the stores grow); all or nothing.
 func (p *Pool) get(n int, staging bool) ([]int32, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	per := p.resLayers // resident layer pages per block
+	if err := p.fits(n, staging); err != nil {
+		return nil, err
+	}
+	fl, stores, grown := &p.blk, []*compute.KVStore{p.res, p.off}, &p.grown
 	if staging {
-		per = p.offLayers
+		fl, stores, grown = &p.stg, []*compute.KVStore{p.stage}, &p.stageGrown
 	}
-	if p.cfg.MaxPages > 0 && p.resident()+n*per > p.cfg.MaxPages {
-		return nil, fmt.Errorf("%w: need %d, %d of %d in use", ErrNoMemory, n*per, p.resident(), p.cfg.MaxPages)
+	warm := min(n, len(fl.warm))
+	cold := min(n-warm, len(fl.trimmed))
+	short := n - warm - cold
+	p.makeRoom(staging, cold+short)
+	revived := fl.trimmed[len(fl.trimmed)-cold:]
+	if cold > 0 {
+		for _, s := range stores {
+			if s == nil {
+				continue
+			}
+			if err := p.dev.RecommitKVPages(s, revived); err != nil {
+				return nil, fmt.Errorf("kv cache: recommit %d pages of the %v store: %w", cold, s.Tier, err)
+			}
+		}
 	}
-	free, stores, grown := &p.free, []*compute.KVStore{p.res, p.off}, &p.grown
-	if staging {
-		free, stores, grown = &p.stageFree, []*compute.KVStore{p.stage}, &p.stageGrown
-	}
-	if short := n - len(*free); short > 0 {
+	if short > 0 {
 		// Every store grows to the same page count (a store that grew further in a call that failed
 		// half-way keeps its extra pages); ids are handed out once all have them.
 		target := *grown + short
@@ -195,19 +243,22 @@ func (p *Pool) get(n int, staging bool) ([]int32, error) {
 				continue
 			}
 			if err := p.dev.GrowKVStore(s, target-s.Pages); err != nil {
+				fl.rewarm(cold) // recommitted: backed again
 				return nil, fmt.Errorf("kv cache: grow %v store by %d pages: %w", s.Tier, target-s.Pages, err)
 			}
 		}
-		for id := target - 1; id >= *grown; id-- { // lowest ids handed out first
-			*free = append(*free, int32(id))
-		}
-		*grown = target
 	}
-	out := make([]int32, n)
-	for i := range out {
-		k := len(*free) - 1
-		out[i], *free = (*free)[k], (*free)[:k]
+	out := make([]int32, 0, n)
+	for i := len(fl.warm) - 1; i >= len(fl.warm)-warm; i-- {
+		out = append(out, fl.warm[i].id)
 	}
+	fl.warm = fl.warm[:len(fl.warm)-warm]
+	out = append(out, revived...)
+	fl.trimmed = fl.trimmed[:len(fl.trimmed)-cold]
+	for id := *grown; id < *grown+short; id++ { // lowest ids first
+		out = append(out, int32(id))
+	}
+	*grown += short
 	if staging {
 		p.stageInUse += n
 	} else {
@@ -217,15 +268,22 @@ func (p *Pool) get(n int, staging bool) ([]int32, error) {
 }
 
 func (p *Pool) put(ids []int32, staging bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if staging {
-		p.stageFree = append(p.stageFree, ids...)
-		p.stageInUse -= len(ids)
+	if len(ids) == 0 {
 		return
 	}
-	p.free = append(p.free, ids...)
-	p.blocks -= len(ids)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tick++
+	fl := &p.blk
+	if staging {
+		fl = &p.stg
+		p.stageInUse -= len(ids)
+	} else {
+		p.blocks -= len(ids)
+	}
+	for _, id := range ids {
+		fl.warm = append(fl.warm, freePage{id: id, tick: p.tick})
+	}
 }
 
 // Sequence is one sequence's cache: its block table (pages in token order, the same ids in every layer's
@@ -274,7 +332,8 @@ func (s *Sequence) StagingSlot(i int) int32 {
 	return s.staging[i/ps]*int32(ps) + int32(i%ps)
 }
 
-// Reserve makes room for n more tokens, adding pages to every layer as needed; all or nothing.
+// Reserve makes room for n more tokens, adding pages to every layer as needed; all or nothing. Beyond a
+// tier's budget it fails with a *BudgetError (errors.Is ErrNoMemory).
 func (s *Sequence) Reserve(n int) error {
 	need := s.len + n
 	if need > s.max {
@@ -292,7 +351,7 @@ func (s *Sequence) Reserve(n int) error {
 }
 
 // ReserveStaging makes the staging area hold at least n tokens of every offloaded layer; it stays with the
-// sequence until Release.
+// sequence until Release. Beyond the resident budget it fails with a *BudgetError.
 func (s *Sequence) ReserveStaging(n int) error {
 	if s.pool.stage == nil {
 		return fmt.Errorf("kv cache: no offloaded layers, no staging")

@@ -28,6 +28,7 @@ func Run(t *testing.T, dev compute.Device) {
 	t.Run("Select", func(t *testing.T) { testSelect(t, dev) })
 	t.Run("Gather", func(t *testing.T) { testGather(t, dev) })
 	t.Run("GatherMany", func(t *testing.T) { testGatherMany(t, dev) })
+	t.Run("DiscardKVPages", func(t *testing.T) { testDiscardKVPages(t, dev) })
 	t.Run("Free", func(t *testing.T) { testFree(t, dev) })
 	if err := dev.Sync(); err != nil {
 		t.Fatalf("device error after the suite: %v", err)

@@ -20,6 +20,15 @@ type kvStore struct {
 	k32, v32 [][][]float32 // (layers, pages) (PageTokens, KVDim) when the cache is fp32
 	file     *kvFile       // TierMapped
 	unmap    []func()      // anonymous mappings of the device and host tiers
+	chunks   []kvChunk     // one per GrowKVStore call, in page order
+}
+
+// kvChunk is the memory of one GrowKVStore call: pages [first, first+pages) of every layer, laid out
+// (layers, 2, pages, PageTokens, KVDim): layer l's keys of the chunk's pages, then its values.
+type kvChunk struct {
+	first, pages int
+	mem          []byte // the chunk's bytes; nil when they are on the Go heap
+	fileOff      int64  // TierMapped: the offset of mem in the store's file
 }
 
 // storeOf returns the storage of a store made by a CPU device.
@@ -61,11 +70,14 @@ func (*Device) GrowKVStore(s *compute.KVStore, pages int) error {
 	n := pages * st.half // values in one layer's keys (or values) of the new pages
 	var b16 []uint16
 	var b32 []float32
+	chunk := kvChunk{first: s.Pages, pages: pages}
 	if st.file != nil {
+		chunk.fileOff = st.file.size
 		b, err := st.file.grow(2 * st.layers * n * s.Spec.DType.Bytes())
 		if err != nil {
 			return err
 		}
+		chunk.mem = b
 		if s.Spec.DType == compute.KVF32 {
 			b32 = bytesAs[float32](b)
 		} else {
@@ -73,6 +85,7 @@ func (*Device) GrowKVStore(s *compute.KVStore, pages int) error {
 		}
 	} else if b, unmap := anonBlock(2 * st.layers * n * s.Spec.DType.Bytes()); b != nil {
 		st.unmap = append(st.unmap, unmap)
+		chunk.mem = b
 		if s.Spec.DType == compute.KVF32 {
 			b32 = bytesAs[float32](b)
 		} else {
@@ -95,6 +108,7 @@ func (*Device) GrowKVStore(s *compute.KVStore, pages int) error {
 			}
 		}
 	}
+	st.chunks = append(st.chunks, chunk)
 	s.Pages += pages
 	return nil
 }
@@ -107,7 +121,7 @@ func (st *kvStore) free() {
 	for _, f := range st.unmap {
 		f()
 	}
-	st.unmap = nil
+	st.unmap, st.chunks = nil, nil
 	for l := range st.k16 {
 		st.k16[l], st.v16[l], st.k32[l], st.v32[l] = nil, nil, nil, nil
 	}
