@@ -50,3 +50,37 @@ func BenchmarkSample(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkNext(b *testing.B) {
+	const vocab = 49152
+	logits := benchLogits(vocab)
+	prompt, output := make([]int32, 256), make([]int32, 256)
+	for i := range prompt {
+		prompt[i], output[i] = int32(i*97%vocab), int32(i*89%vocab)
+	}
+	p := Params{Temperature: 0.8, TopK: 40, TopP: 0.9, RepetitionPenalty: 1.1, FrequencyPenalty: 0.3, PresencePenalty: 0.2,
+		MinTokens: 512, StopTokenIDs: []int32{5}, N: 1}
+	s, err := New(p, vocab)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.SetEOS([]int32{2})
+	buf := make([]float32, vocab)
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(buf, logits)
+		s.Next(buf, prompt, output)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+func BenchmarkLogProbs(b *testing.B) {
+	const vocab = 49152
+	logits := benchLogits(vocab)
+	top := make([]TokenLogprob, 0, MaxLogprobs)
+	b.ReportAllocs()
+	for b.Loop() {
+		_, top = LogProbs(logits, 7, MaxLogprobs, top)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}

@@ -37,6 +37,25 @@ func TestValidate(t *testing.T) {
 		{"repetition_penalty Inf", func(p *Params) { p.RepetitionPenalty = inf }, "repetition_penalty must be > 0"},
 		{"max_tokens negative", func(p *Params) { p.MaxTokens = -1 }, "max_tokens must be >= 0"},
 		{"stop empty", func(p *Params) { p.Stop = []string{"a", ""} }, "stop[1] must not be empty"},
+		{"penalties at the bounds", func(p *Params) { p.FrequencyPenalty, p.PresencePenalty = -2, 2 }, ""},
+		{"frequency_penalty above 2", func(p *Params) { p.FrequencyPenalty = 2.01 }, "frequency_penalty must be in [-2, 2]"},
+		{"frequency_penalty NaN", func(p *Params) { p.FrequencyPenalty = nan }, "frequency_penalty must be in [-2, 2]"},
+		{"presence_penalty below -2", func(p *Params) { p.PresencePenalty = -2.5 }, "presence_penalty must be in [-2, 2]"},
+		{"presence_penalty Inf", func(p *Params) { p.PresencePenalty = inf }, "presence_penalty must be in [-2, 2]"},
+		{"min_tokens = max_tokens", func(p *Params) { p.MinTokens = p.MaxTokens }, ""},
+		{"min_tokens without a cap", func(p *Params) { p.MinTokens, p.MaxTokens = 5000, 0 }, ""},
+		{"min_tokens negative", func(p *Params) { p.MinTokens = -1 }, "min_tokens must be >= 0"},
+		{"min_tokens over max_tokens", func(p *Params) { p.MinTokens = p.MaxTokens + 1 }, "min_tokens must be <= max_tokens"},
+		{"stop_token_ids", func(p *Params) { p.StopTokenIDs = []int32{0, 2} }, ""},
+		{"stop_token_ids negative", func(p *Params) { p.StopTokenIDs = []int32{0, -2} }, "stop_token_ids[1] must be >= 0"},
+		{"n 0 reads as 1", func(p *Params) { p.N = 0 }, ""},
+		{"n max", func(p *Params) { p.N = MaxN }, ""},
+		{"n negative", func(p *Params) { p.N = -1 }, "n must be in [1, 16]"},
+		{"n over max", func(p *Params) { p.N = MaxN + 1 }, "n must be in [1, 16]"},
+		{"n greedy", func(p *Params) { p.N, p.Temperature = 2, 0 }, "n must be 1 with greedy sampling"},
+		{"logprobs max", func(p *Params) { p.Logprobs = MaxLogprobs }, ""},
+		{"logprobs negative", func(p *Params) { p.Logprobs = -1 }, "logprobs must be in [0, 20]"},
+		{"logprobs over max", func(p *Params) { p.Logprobs = MaxLogprobs + 1 }, "logprobs must be in [0, 20]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,9 +79,11 @@ func TestValidate(t *testing.T) {
 }
 
 func TestValidateReportsEveryField(t *testing.T) {
-	p := Params{Temperature: -1, TopK: -1, TopP: 2, MinP: 2, RepetitionPenalty: 0, MaxTokens: -1}
+	p := Params{Temperature: -1, TopK: -1, TopP: 2, MinP: 2, RepetitionPenalty: 0, MaxTokens: -1,
+		FrequencyPenalty: 3, PresencePenalty: -3, MinTokens: -1, StopTokenIDs: []int32{-1}, N: 17, Logprobs: 21}
 	err := p.Validate()
-	for _, f := range []string{"temperature", "top_k", "top_p", "min_p", "repetition_penalty", "max_tokens"} {
+	for _, f := range []string{"temperature", "top_k", "top_p", "min_p", "repetition_penalty", "max_tokens",
+		"frequency_penalty", "presence_penalty", "min_tokens", "stop_token_ids", "n must", "logprobs"} {
 		if err == nil || !strings.Contains(err.Error(), f) {
 			t.Errorf("Validate() = %v, want it to name %s", err, f)
 		}

@@ -11,7 +11,8 @@ import (
 const pcgStream = 0x9e3779b97f4a7c15
 
 // Sampler picks tokens for one sequence. Build it with New (which allocates every buffer it will need),
-// call Sample once per decode step, and Reset it to serve another request. Not safe for concurrent use.
+// tell it the model's end-of-sequence ids with SetEOS, call Next (or Sample) once per decode step and Stop
+// on the token it returns, and Reset it to serve another request. Not safe for concurrent use.
 type Sampler struct {
 	p     Params
 	vocab int
@@ -21,6 +22,9 @@ type Sampler struct {
 
 	seen  []uint32 // (vocab) stamp of the last Sample call that penalised each id
 	stamp uint32   // current stamp for seen; 0 is never a live stamp
+
+	count []int32 // (vocab) scratch for the frequency penalty: all zero between calls; made on first use
+	eos   []int32 // the model's end-of-sequence ids (SetEOS)
 
 	cand []int32   // (vocab) surviving token ids, best first once sorted
 	w    []float64 // (vocab) by token id: exp(logit - max logit), the unnormalised probability
@@ -49,7 +53,8 @@ func New(p Params, vocab int) (*Sampler, error) {
 }
 
 // Reset validates p and makes the Sampler as New(p, vocab) would, reusing its buffers: the draw
-// restarts from p.Seed. On error the Sampler is unchanged.
+// restarts from p.Seed. The end-of-sequence ids (SetEOS) are the model's and stay. On error the
+// Sampler is unchanged.
 func (s *Sampler) Reset(p Params) error {
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("sample: invalid params: %w", err)
@@ -67,7 +72,8 @@ func (s *Sampler) Vocab() int { return s.vocab }
 
 // Sample returns the next token id given this step's logits (vocab) and the ids seen so far (prompt
 // then output, for the repetition penalty; ids outside [0, vocab) are ignored; order and repeats do
-// not matter).
+// not matter). It cannot tell the output from the prompt, so it applies neither FrequencyPenalty,
+// PresencePenalty nor MinTokens: Next does.
 //
 // It modifies logits in place: penalised, divided by the temperature, NaN set to -Inf and +Inf to the
 // largest float32. Only the first vocab logits are read if more are given. It returns -1 when logits
@@ -92,6 +98,12 @@ func (s *Sampler) process(logits []float32, history []int32) (k kept, id int32, 
 	if s.p.RepetitionPenalty != 1 {
 		s.penalize(logits, history)
 	}
+	return s.warp(logits)
+}
+
+// warp is process after the penalties, over logits already cut to at most vocab and not empty: greedy,
+// or temperature and the filters.
+func (s *Sampler) warp(logits []float32) (k kept, id int32, decided bool) {
 	if s.p.Temperature == 0 {
 		return kept{}, argmax(logits), true
 	}
@@ -105,22 +117,27 @@ func (s *Sampler) process(logits []float32, history []int32) (k kept, id int32, 
 // penalize applies the repetition penalty once to each distinct id in history:
 // logit > 0 becomes logit/penalty, otherwise logit*penalty (Hugging Face's
 // RepetitionPenaltyLogitsProcessor).
-func (s *Sampler) penalize(logits []float32, history []int32) {
+func (s *Sampler) penalize(logits []float32, history []int32) { s.penalize2(logits, history, nil) }
+
+// penalize2 is penalize over the ids of a and b together (prompt and output).
+func (s *Sampler) penalize2(logits []float32, a, b []int32) {
 	s.stamp++
 	if s.stamp == 0 {
 		clear(s.seen)
 		s.stamp = 1
 	}
 	rp := s.p.RepetitionPenalty
-	for _, id := range history {
-		if id < 0 || int(id) >= len(logits) || s.seen[id] == s.stamp {
-			continue
-		}
-		s.seen[id] = s.stamp
-		if v := logits[id]; v > 0 {
-			logits[id] = v / rp
-		} else {
-			logits[id] = v * rp
+	for _, history := range [2][]int32{a, b} {
+		for _, id := range history {
+			if id < 0 || int(id) >= len(logits) || s.seen[id] == s.stamp {
+				continue
+			}
+			s.seen[id] = s.stamp
+			if v := logits[id]; v > 0 {
+				logits[id] = v / rp
+			} else {
+				logits[id] = v * rp
+			}
 		}
 	}
 }

@@ -164,7 +164,7 @@ func TestGenerateBadInputs(t *testing.T) {
 		{"temperature < 0", textReq("hi", StringTensor(InSampling, `{"temperature": -0.5}`)), "temperature"},
 		{"top_p 0", textReq("hi", StringTensor(InSampling, `{"top_p": 0}`)), "top_p"},
 		{"top_p 1.5", textReq("hi", StringTensor(InSampling, `{"top_p": 1.5}`)), "top_p"},
-		{"top_k < 0", textReq("hi", StringTensor(InSampling, `{"top_k": -1}`)), "top_k"},
+		{"top_k < -1", textReq("hi", StringTensor(InSampling, `{"top_k": -2}`)), "top_k"}, // -1 is vLLM's "off"
 		{"top_k fractional", textReq("hi", StringTensor(InSampling, `{"top_k": 2.5}`)), "top_k"},
 		{"malformed JSON", textReq("hi", StringTensor(InSampling, `{"temperature": `)), "sampling_parameters"},
 		{"unknown sampling key", textReq("hi", StringTensor(InSampling, `{"temprature": 1}`)), "temprature"},
