@@ -20,9 +20,15 @@ type Options struct {
 	StepTokens   int             // tokens per forward step, prefill chunks included (default 256)
 	PageSize     int             // tokens per KV page (default 64)
 	KVDType      compute.KVDType // default fp16
-	MaxKVPages   int             // resident page limit across sequences (0 = unlimited)
-	MaxQueue     int             // submissions waiting to start (default 64)
-	OffloadDir   string          // non-empty: the offload tier is a memory-mapped file in this directory
+	MaxKVPages   int             // resident page limit across sequences (0 = unlimited; tests)
+	// KV memory budgets in bytes (0 = unlimited): the resident tier (device memory; RAM on the CPU: resident
+	// layers and OmniKV staging) and the offload tier (OmniKV's sparse layers: host RAM or the offload file).
+	ResidentBytes, OffloadBytes int64
+	// FreeWatermark: free KV memory above it is given back to the OS (0 = kvcache.DefaultFreeWatermark,
+	// < 0 = never).
+	FreeWatermark int64
+	MaxQueue      int    // submissions waiting to start (default 64)
+	OffloadDir    string // non-empty: the offload tier is a memory-mapped file in this directory
 	// PrefillStretch bounds how much a prompt chunk may slow the sequences that are decoding: a step that
 	// carries prefill tokens is planned to cost at most PrefillStretch times the step without them (see
 	// prefillBudget; default 1.8).
@@ -40,6 +46,8 @@ type Options struct {
 	SessionIdle  time.Duration // an idle session is dropped after this long (default 600 s)
 	// Metrics receives the engine's measurements (nil: none).
 	Metrics Sink
+	// Logf reports what the engine cannot return to a caller (nil: discarded).
+	Logf func(format string, args ...any)
 }
 
 func (o *Options) defaults() {
@@ -73,6 +81,9 @@ func (o *Options) defaults() {
 	if o.Metrics == nil {
 		o.Metrics = NopSink{}
 	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
 }
 
 // Request is one generation over token ids (Generate builds them from text and sessions).
@@ -89,6 +100,7 @@ type Request struct {
 	sess *session // the chat session of a Generate turn (Seq is its sequence)
 	ctx  []int32  // with sess: the turn's whole context (cached prefix + Prompt)
 	user string   // with sess: the turn's user text (template sessions)
+	end  bool     // with sess: the session ends after this turn
 }
 
 // Event is what a sequence emits: one per generated token, then a final one with Done set.
@@ -113,13 +125,14 @@ type Stats struct {
 
 // Engine runs sequences on one model.
 type Engine struct {
-	model *llama.Model
-	opt   Options
-	tok   *tokenizer.Tokenizer // nil: token ids only
-	pool  *kvcache.Pool
-	st    *llama.State // the scheduler's forward state
-	cross float64      // context tokens whose attention flops equal one token's weight flops (see tokenCost)
-	met   Sink
+	model      *llama.Model
+	opt        Options
+	tok        *tokenizer.Tokenizer // nil: token ids only
+	pool       *kvcache.Pool
+	st         *llama.State // the scheduler's forward state
+	cross      float64      // context tokens whose attention flops equal one token's weight flops (see tokenCost)
+	met        Sink
+	trimFailed bool // MaybeTrim failed once (reported once)
 
 	submit chan *Handle
 	wake   chan struct{}            // memory was freed outside the scheduler (a session ended): retry admission
@@ -137,6 +150,7 @@ func New(m *llama.Model, opt Options) (*Engine, error) {
 	opt.defaults()
 	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{
 		Layers: m.Layers, KVDim: m.KVDim(), PageSize: opt.PageSize, DType: opt.KVDType, MaxPages: opt.MaxKVPages,
+		ResidentBytes: opt.ResidentBytes, OffloadBytes: opt.OffloadBytes, FreeWatermarkBytes: opt.FreeWatermark,
 		Offload: m.OffloadLayers(), OffloadDir: opt.OffloadDir,
 	})
 	if err != nil {

@@ -120,7 +120,7 @@ func (e *Engine) turn(ctx context.Context, s *session, req GenRequest) (*Handle,
 	}
 	s.seq.Truncate(p)
 	s.cached = s.cached[:p]
-	h, err := e.newHandle(ctx, Request{Prompt: full[p:], Params: req.Params, IgnoreEOS: req.IgnoreEOS, Seq: s.seq, sess: s, ctx: full, user: req.Text})
+	h, err := e.newHandle(ctx, Request{Prompt: full[p:], Params: req.Params, IgnoreEOS: req.IgnoreEOS, Seq: s.seq, sess: s, ctx: full, user: req.Text, end: req.End})
 	if err != nil {
 		return nil, err
 	}

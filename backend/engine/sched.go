@@ -72,9 +72,15 @@ func (e *Engine) loop() {
 		e.met.Set(RunningSequences, float64(len(running)))
 		e.met.Set(QueuedSequences, float64(len(waiting)+len(e.submit)))
 		if len(running) == 0 {
+			e.trim()
+			e.reportMemory()
 			continue
 		}
+		n := len(running)
 		running = e.step(running, sc)
+		if len(running) < n || len(running) == 0 {
+			e.trim()
+		}
 		e.reportMemory()
 	}
 }
@@ -101,9 +107,13 @@ func (e *Engine) admit(running, waiting []*Handle) ([]*Handle, []*Handle) {
 			seq = llama.NewSequence(e.pool, need)
 		}
 		// The turn's KV and, with OmniKV, its staging are reserved here, so that a step never fails for
-		// want of pages.
-		err := seq.Reserve(need)
-		if staging := m.StagingTokens(seq.Len()+len(h.req.Prompt), h.req.Params.MaxTokens); err == nil && staging > 0 {
+		// want of pages. A request bigger than the whole budget is refused at once.
+		staging := m.StagingTokens(seq.Len()+len(h.req.Prompt), h.req.Params.MaxTokens)
+		err := e.pool.CanEverFit(seq.Len()+need, staging)
+		if err == nil {
+			err = seq.Reserve(need)
+		}
+		if err == nil && staging > 0 {
 			err = seq.ReserveStaging(staging)
 		}
 		if err != nil {
@@ -114,11 +124,8 @@ func (e *Engine) admit(running, waiting []*Handle) ([]*Handle, []*Handle) {
 				if e.evictIdle() {
 					continue
 				}
-				own := 0
-				if h.req.Seq != nil {
-					own = h.req.Seq.PagesHeld()
-				}
-				never := len(running) == 0 && e.pool.InUse() == own // nothing else holds memory: it cannot fit
+				var be *kvcache.BudgetError
+				never := errors.As(err, &be) && be.Never()
 				if waited := time.Since(h.t0); !never && waited < e.opt.QueueTimeout {
 					break // wait for running sequences or sessions to free memory
 				}
@@ -257,9 +264,20 @@ func (e *Engine) failStep(owners []*Handle, err error) {
 
 // reportMemory sets the KV gauges.
 func (e *Engine) reportMemory() {
-	pb := float64(e.pool.PageBytes())
-	e.met.Set(KVResidentUsed, float64(e.pool.Resident())*pb)
-	e.met.Set(KVOffloadUsed, float64(e.pool.Offloaded())*pb)
+	u := e.pool.Usage()
+	e.met.Set(KVResidentUsed, float64(u.ResidentUsed))
+	e.met.Set(KVResidentFree, float64(u.ResidentFree))
+	e.met.Set(KVOffloadUsed, float64(u.OffloadUsed))
+	e.met.Set(KVOffloadFree, float64(u.OffloadFree))
+}
+
+// trim gives free KV memory above the watermark back to the OS (after sequences ended, so that admitted
+// ones reuse warm pages first).
+func (e *Engine) trim() {
+	if _, err := e.pool.MaybeTrim(); err != nil && !e.trimFailed {
+		e.trimFailed = true // reported once: the pages stay usable, the memory stays with the process
+		e.opt.Logf("giving free KV memory back to the OS failed (reported once): %v", err)
+	}
 }
 
 // logitRows is the number of logit rows a step's forward call writes.

@@ -163,8 +163,12 @@ func (e *Engine) endTurn(h *Handle, err error) {
 	if s.seq == nil {
 		s.seq = h.req.Seq
 	}
-	if err != nil || t.m[s.id] != s {
+	if err != nil || t.m[s.id] != s || h.req.end {
 		s.dropKV()
+		if h.req.end && t.m[s.id] == s {
+			delete(t.m, s.id)
+			e.met.Set(OpenSessions, float64(len(t.m)))
+		}
 		e.poke()
 		return
 	}

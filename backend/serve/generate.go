@@ -63,11 +63,13 @@ func NewGenerator(cfg Config, inst Instance, log zerolog.Logger, chat bool) (*Ge
 	eng, err := engine.New(m, engine.Options{
 		MaxSequences: o.MaxSequences, StepTokens: o.StepTokens, KVDType: o.KVDType,
 		Tokenizer: tok, ChatTemplate: o.ChatTemplate, MaxSessions: o.MaxSessions, SessionIdle: o.SessionIdle,
-		QueueTimeout: o.QueueTimeout, Metrics: cfg.Metrics,
+		QueueTimeout: o.QueueTimeout, Metrics: cfg.Metrics, ResidentBytes: o.ResidentBudget, OffloadBytes: o.OffloadBudget,
+		FreeWatermark: o.FreeWatermark, Logf: func(f string, a ...any) { log.Warn().Msgf(f, a...) },
 	})
 	if err != nil {
 		return fail(Errorf(CodeInvalidArg, "model %q: %w", cfg.Name, err))
 	}
+	setGoMemoryLimit(o, log)
 	g := &Generator{name: cfg.Name, opt: o, log: log, model: m, eng: eng, chat: chat}
 	log.Info().Str("model", m.String()).Str("omnikv", o.OmniKV.String()).Dur("took", time.Since(t0)).Msg("model ready")
 	return g, nil
