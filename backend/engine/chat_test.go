@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute/cpu"
@@ -99,10 +100,12 @@ func TestChatContextMatchesTemplate(t *testing.T) {
 		}
 	}
 	e := smolEngine(t, true, Options{})
-	var cancelAt func(steps []llama.Step)
-	e.onStep = func(steps []llama.Step) {
-		if cancelAt != nil {
-			cancelAt(steps)
+	var cancelAt atomic.Int32 // > 0: cancel the running turn once it has generated this many tokens
+	e.onOwners = func(owners []*Handle) {
+		for _, h := range owners {
+			if n := cancelAt.Load(); n > 0 && h.gen >= int(n) {
+				h.Cancel()
+			}
 		}
 	}
 	out := slices.Clone(chatCases)
@@ -111,6 +114,7 @@ func TestChatContextMatchesTemplate(t *testing.T) {
 		c.Answers, c.Reasons = nil, nil
 		t.Run(c.Name, func(t *testing.T) {
 			for k, turn := range c.Turns {
+				cancelAt.Store(int32(turn.CancelAt))
 				p := greedyParams(turn.MaxTokens)
 				p.Stop = turn.Stop
 				h, err := e.Generate(context.Background(), GenRequest{Session: c.Name, Start: k == 0, Text: turn.User, Params: p})
@@ -124,20 +128,12 @@ func TestChatContextMatchesTemplate(t *testing.T) {
 							k, commonPrefix(got, want), len(got), len(want), got, want)
 					}
 				}
-				if turn.CancelAt > 0 {
-					cancelAt = func([]llama.Step) {
-						if h.gen >= turn.CancelAt {
-							h.Cancel()
-						}
-					}
-				}
 				var text string
 				var fin Event
 				for ev := range h.Events() {
 					text += ev.Text
 					fin = ev
 				}
-				cancelAt = nil
 				if fin.Err != nil {
 					t.Fatalf("turn %d: %v", k, fin.Err)
 				}

@@ -90,8 +90,10 @@ func (o *Options) defaults() {
 type Request struct {
 	Prompt []int32       // token ids, not empty
 	Params sample.Params // MaxTokens > 0
-	// IgnoreEOS keeps generating past end-of-sequence tokens (benchmarks).
+	// IgnoreEOS keeps generating past end-of-sequence tokens (benchmarks; or Params.IgnoreEOS).
 	IgnoreEOS bool
+	// Logprobs: each token event carries its log-probability, and the Params.Logprobs most likely tokens'.
+	Logprobs bool
 	// Seq, when set, continues an existing sequence (from NewSequence): the prompt is appended to what it
 	// holds, and the caller keeps it after the request ends. Its cache then holds every token but the last
 	// generated one.
@@ -105,12 +107,14 @@ type Request struct {
 
 // Event is what a sequence emits: one per generated token, then a final one with Done set.
 type Event struct {
-	Token  int32  // valid when !Done
-	Text   string // the text this token completes (with a tokenizer; "" for special tokens and held-back text)
-	Done   bool
-	Reason sample.FinishReason // on Done
-	Err    error               // on Done, when generation failed
-	Stats  Stats               // on Done
+	Token   int32                 // valid when !Done
+	Logprob float32               // the token's log-probability under the raw logits (Request.Logprobs)
+	Top     []sample.TokenLogprob // the Params.Logprobs most likely tokens, best first (Request.Logprobs)
+	Text    string                // the text this token completes (with a tokenizer; "" for special tokens and held-back text)
+	Done    bool
+	Reason  sample.FinishReason // on Done
+	Err     error               // on Done, when generation failed
+	Stats   Stats               // on Done
 }
 
 // Stats times one sequence.
@@ -134,13 +138,14 @@ type Engine struct {
 	met        Sink
 	trimFailed bool // MaybeTrim failed once (reported once)
 
-	submit chan *Handle
-	wake   chan struct{}            // memory was freed outside the scheduler (a session ended): retry admission
-	onStep func(steps []llama.Step) // tests: sees each step's composition before it runs
-	quit   chan struct{}
-	done   chan struct{}
-	mu     sync.Mutex
-	closed bool
+	submit   chan *Handle
+	wake     chan struct{}            // memory was freed outside the scheduler (a session ended): retry admission
+	onStep   func(steps []llama.Step) // tests: sees each step's composition before it runs
+	onOwners func(owners []*Handle)   // tests: sees each step's sequences before it runs (scheduler goroutine)
+	quit     chan struct{}
+	done     chan struct{}
+	mu       sync.Mutex
+	closed   bool
 
 	sessions sessionTable
 }
@@ -184,25 +189,34 @@ func (e *Engine) Pool() *kvcache.Pool { return e.pool }
 
 // Handle is a submitted sequence.
 type Handle struct {
-	req     Request
-	events  chan Event
-	ctx     context.Context
-	cancel  context.CancelFunc
-	sampler *sample.Sampler
-	text    *TextStream // nil without a tokenizer
-	seq     *llama.Sequence
-	history []int32     // prompt then generated tokens (repetition penalty)
-	fed     int         // prompt tokens already in the cache
-	gen     int         // tokens generated
-	last    int32       // newest token, fed at the next decode step
-	rows0   int64       // the sequence's offload rows fetched before this request (metrics)
-	fault   fault.Point // faultinject builds: the fault this request's steps inject
-	stats   Stats
-	t0      time.Time
-	tFirst  time.Time
-	tLast   time.Time // the newest token's time (inter-token latency)
-	tStart  time.Time
+	req      Request
+	events   chan Event
+	ctx      context.Context
+	cancel   context.CancelFunc
+	sampler  *sample.Sampler
+	text     *TextStream // nil without a tokenizer
+	seq      *llama.Sequence
+	history  []int32         // prompt then generated tokens
+	context  []int32         // the whole context the penalties see: a session's conversation, or the prompt
+	logprob  bool            // report log-probabilities (Event.Logprob, Event.Top)
+	fed      int             // prompt tokens already in the cache
+	gen      int             // tokens generated
+	last     int32           // newest token, fed at the next decode step
+	rows0    int64           // the sequence's offload rows fetched before this request (metrics)
+	fault    fault.Point     // faultinject builds: the fault this request's steps inject
+	siblings []*Handle       // n > 1: every other completion (Siblings)
+	kids     []*Handle       // n > 1: the other completions, forked from this one when its prompt is in the cache
+	forked   *llama.Sequence // a completion of n > 1: its sequence, sharing the prompt's pages with the first
+	stats    Stats
+	t0       time.Time
+	tFirst   time.Time
+	tLast    time.Time // the newest token's time (inter-token latency)
+	tStart   time.Time
 }
+
+// Siblings returns the other completions of a request with n > 1 (Params.N), in order: they share the
+// prompt's prefill with this one (nil when n is 1).
+func (h *Handle) Siblings() []*Handle { return h.siblings }
 
 // Events returns the sequence's events; the channel is closed after the Done event.
 func (h *Handle) Events() <-chan Event { return h.events }
@@ -246,10 +260,18 @@ func (e *Engine) newHandle(ctx context.Context, req Request) (*Handle, error) {
 	if len(req.Params.Stop) > 0 && e.tok == nil {
 		return nil, errorf(KindInvalid, "engine: stop strings need a tokenizer")
 	}
-	s, err := sample.New(req.Params, m.Vocab)
+	p := req.Params
+	p.IgnoreEOS = p.IgnoreEOS || req.IgnoreEOS
+	for i, id := range p.StopTokenIDs {
+		if id < 0 || int(id) >= m.Vocab {
+			return nil, errorf(KindInvalid, "engine: stop_token_ids[%d]: %d is outside the vocabulary [0, %d)", i, id, m.Vocab)
+		}
+	}
+	s, err := sample.New(p, m.Vocab)
 	if err != nil {
 		return nil, errorf(KindInvalid, "engine: %w", err)
 	}
+	s.SetEOS(m.EOS)
 	h := &Handle{req: req, sampler: s, events: make(chan Event, req.Params.MaxTokens+1), t0: time.Now()}
 	if e.tok != nil {
 		h.text = NewTextStream(e.tok, req.Params.Stop)
@@ -257,6 +279,11 @@ func (e *Engine) newHandle(ctx context.Context, req Request) (*Handle, error) {
 	h.ctx, h.cancel = context.WithCancel(ctx)
 	h.history = make([]int32, 0, len(req.Prompt)+req.Params.MaxTokens)
 	h.history = append(h.history, req.Prompt...)
+	h.context = req.Prompt
+	if req.sess != nil {
+		h.context = req.ctx
+	}
+	h.logprob = req.Logprobs || p.Logprobs > 0
 	h.stats.PromptTokens = len(req.Prompt) + cached
 	h.stats.PrefillTokens = len(req.Prompt)
 	return h, nil

@@ -10,14 +10,14 @@ import (
 // GenRequest is one generation as a client asks it: text or token ids, sampling, and for chat the session
 // and turn flags. Generate validates it, renders and tokenizes it and runs it.
 type GenRequest struct {
-	Session string  // chat session id; "" for a stateless request
-	Start   bool    // the turn starts the session (an existing one of that id is replaced)
-	End     bool    // the session ends after this turn (its memory is freed)
-	Text    string  // the user's text (wrapped with the chat template when the engine has ChatTemplate)
-	IDs     []int32 // the prompt as token ids instead of Text (never templated)
-	Params  sample.Params
-	// IgnoreEOS keeps generating past end-of-sequence tokens.
-	IgnoreEOS bool
+	Session string        // chat session id; "" for a stateless request
+	Start   bool          // the turn starts the session (an existing one of that id is replaced)
+	End     bool          // the session ends after this turn (its memory is freed)
+	Text    string        // the user's text (wrapped with the chat template when the engine has ChatTemplate)
+	IDs     []int32       // the prompt as token ids instead of Text (never templated)
+	Params  sample.Params // ignore_eos, n and logprobs among them
+	// Logprobs: token events carry log-probabilities (and the Params.Logprobs most likely tokens').
+	Logprobs bool
 }
 
 // Generate validates req, builds its context (a session's whole conversation) and queues it. Errors are
@@ -34,12 +34,27 @@ func (e *Engine) Generate(ctx context.Context, req GenRequest) (*Handle, error) 
 		if err != nil {
 			return nil, err
 		}
-		h, err := e.newHandle(ctx, Request{Prompt: prompt, Params: req.Params, IgnoreEOS: req.IgnoreEOS})
+		h, err := e.newHandle(ctx, Request{Prompt: prompt, Params: req.Params, Logprobs: req.Logprobs})
 		if err != nil {
 			return nil, err
 		}
 		h.fault = faultOf(req.Text)
+		// n > 1: the other completions wait until this one has the prompt in its cache, then fork it
+		// (sharing its pages) and sample on their own, each with the next seed.
+		for i := 1; i < req.Params.N; i++ {
+			p := req.Params
+			p.Seed += uint64(i)
+			k, err := e.newHandle(ctx, Request{Prompt: prompt, Params: p, Logprobs: req.Logprobs})
+			if err != nil {
+				return nil, err
+			}
+			h.kids = append(h.kids, k)
+		}
+		h.siblings = h.kids
 		return h, e.enqueue(h)
+	}
+	if req.Params.N > 1 {
+		return nil, errorf(KindInvalid, "engine: n = %d: several completions are not supported in a chat session (one answer continues the conversation)", req.Params.N)
 	}
 	s, err := e.beginTurn(req.Session, req.Start)
 	if err != nil {
@@ -120,7 +135,7 @@ func (e *Engine) turn(ctx context.Context, s *session, req GenRequest) (*Handle,
 	}
 	s.seq.Truncate(p)
 	s.cached = s.cached[:p]
-	h, err := e.newHandle(ctx, Request{Prompt: full[p:], Params: req.Params, IgnoreEOS: req.IgnoreEOS, Seq: s.seq, sess: s, ctx: full, user: req.Text, end: req.End})
+	h, err := e.newHandle(ctx, Request{Prompt: full[p:], Params: req.Params, Logprobs: req.Logprobs, Seq: s.seq, sess: s, ctx: full, user: req.Text, end: req.End})
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ func (e *Engine) loop() {
 	sc := &stepScratch{steps: make([]llama.Step, 0, e.opt.MaxSequences), owners: make([]*Handle, 0, e.opt.MaxSequences)}
 
 	defer func() {
-		for _, h := range append(running, waiting...) {
+		for _, h := range append(append(running, waiting...), sc.spawned...) {
 			e.finish(h, sample.FinishCancelled, nil)
 		}
 		for {
@@ -68,6 +68,10 @@ func (e *Engine) loop() {
 			return
 		default:
 		}
+		if len(sc.spawned) > 0 { // forks go first: their prompt is in the cache already
+			waiting = append(sc.spawned, waiting...)
+			sc.spawned = nil
+		}
 		running, waiting = e.admit(running, waiting)
 		e.met.Set(RunningSequences, float64(len(running)))
 		e.met.Set(QueuedSequences, float64(len(waiting)+len(e.submit)))
@@ -101,14 +105,18 @@ func (e *Engine) admit(running, waiting []*Handle) ([]*Handle, []*Handle) {
 			e.finish(h, sample.FinishCancelled, nil)
 			continue
 		}
-		need := len(h.req.Prompt) + h.req.Params.MaxTokens
+		rest := len(h.req.Prompt) - h.fed // a fork has part of its prompt already
+		need := rest + h.req.Params.MaxTokens
 		seq := h.req.Seq
-		if seq == nil {
+		switch {
+		case h.forked != nil:
+			seq = h.forked
+		case seq == nil:
 			seq = llama.NewSequence(e.pool, need)
 		}
 		// The turn's KV and, with OmniKV, its staging are reserved here, so that a step never fails for
 		// want of pages. A request bigger than the whole budget is refused at once.
-		staging := m.StagingTokens(seq.Len()+len(h.req.Prompt), h.req.Params.MaxTokens)
+		staging := m.StagingTokens(seq.Len()+rest, h.req.Params.MaxTokens)
 		err := e.pool.CanEverFit(seq.Len()+need, staging)
 		if err == nil {
 			err = seq.Reserve(need)
@@ -117,8 +125,8 @@ func (e *Engine) admit(running, waiting []*Handle) ([]*Handle, []*Handle) {
 			err = seq.ReserveStaging(staging)
 		}
 		if err != nil {
-			if h.req.Seq == nil {
-				seq.Release() // do not hold pages while waiting
+			if h.req.Seq == nil && h.forked == nil {
+				seq.Release() // do not hold pages while waiting (a fork keeps its shared prompt pages)
 			}
 			if errors.Is(err, kvcache.ErrNoMemory) {
 				if e.evictIdle() {
@@ -153,9 +161,11 @@ func (e *Engine) admit(running, waiting []*Handle) ([]*Handle, []*Handle) {
 
 // stepScratch is the scheduler's reused per-step storage.
 type stepScratch struct {
-	steps  []llama.Step
-	owners []*Handle
-	logits []float32 // (rows, vocab) host copy of the step's logits, one read per step
+	steps   []llama.Step
+	owners  []*Handle
+	logits  []float32 // (rows, vocab) host copy of the step's logits, one read per step
+	raw     []float32 // (vocab) one row before sampling modifies it (log-probabilities)
+	spawned []*Handle // completions of n > 1 forked in the step, to admit next
 }
 
 // step runs one forward step over the running sequences and samples their tokens; it returns the sequences
@@ -184,6 +194,9 @@ func (e *Engine) step(running []*Handle, sc *stepScratch) (out []*Handle) {
 	faultPoint(sc.owners)
 	if e.onStep != nil {
 		e.onStep(sc.steps)
+	}
+	if e.onOwners != nil {
+		e.onOwners(sc.owners)
 	}
 	t0 := time.Now()
 	m := e.model
@@ -215,8 +228,20 @@ func (e *Engine) step(running []*Handle, sc *stepScratch) (out []*Handle) {
 			if h.fed < len(h.req.Prompt) {
 				continue
 			}
+			sc.spawned = e.fork(h, sc.spawned)
 		}
-		tok := h.sampler.Sample(sc.logits[(row-1)*m.Vocab:row*m.Vocab], h.history[:len(h.req.Prompt)+h.gen])
+		logits := sc.logits[(row-1)*m.Vocab : row*m.Vocab]
+		var lp float32
+		var top []sample.TokenLogprob
+		if h.logprob {
+			// Of the raw logits, before Next penalises them: the chosen token is known after, so the
+			// argument is re-read below.
+			sc.raw = append(sc.raw[:0], logits...)
+		}
+		tok := h.sampler.Next(logits, h.context, h.history[len(h.req.Prompt):len(h.req.Prompt)+h.gen])
+		if h.logprob {
+			lp, top = sample.LogProbs(sc.raw, tok, h.req.Params.Logprobs, nil)
+		}
 		generated++
 		if h.gen == 0 {
 			h.tFirst = now
@@ -228,7 +253,7 @@ func (e *Engine) step(running []*Handle, sc *stepScratch) (out []*Handle) {
 		h.gen++
 		h.last = tok
 		h.history = append(h.history[:len(h.req.Prompt)+h.gen-1], tok)
-		ev := Event{Token: tok}
+		ev := Event{Token: tok, Logprob: lp, Top: top}
 		stopped := false
 		if h.text != nil {
 			ev.Text, stopped = h.text.Add(tok)
@@ -237,7 +262,7 @@ func (e *Engine) step(running []*Handle, sc *stepScratch) (out []*Handle) {
 		switch {
 		case stopped:
 			e.finish(h, sample.FinishStop, nil)
-		case !h.req.IgnoreEOS && slices.Contains(m.EOS, tok):
+		case h.sampler.Stop(tok):
 			e.finish(h, sample.FinishStop, nil)
 		case h.gen >= h.req.Params.MaxTokens:
 			e.finish(h, sample.FinishLength, nil)
@@ -249,6 +274,28 @@ func (e *Engine) step(running []*Handle, sc *stepScratch) (out []*Handle) {
 	e.met.Add(PromptTokens, float64(prefilled))
 	e.met.Add(GeneratedTokens, float64(generated))
 	return slices.DeleteFunc(running, func(h *Handle) bool { return h.seq == nil })
+}
+
+// fork starts the other completions of h (n > 1) once h's prompt is in its cache: each shares the prompt's
+// whole pages and prefills only the rest (at least the last prompt token, whose logits start its answer).
+func (e *Engine) fork(h *Handle, spawned []*Handle) []*Handle {
+	if len(h.kids) == 0 {
+		return spawned
+	}
+	ps := e.opt.PageSize
+	shared := (len(h.req.Prompt) - 1) / ps * ps
+	for _, k := range h.kids {
+		seq, err := h.seq.Fork(shared, len(k.req.Prompt)+k.req.Params.MaxTokens)
+		if err != nil {
+			e.finish(k, sample.FinishCancelled, errorf(KindInternal, "engine: %w", err))
+			continue
+		}
+		k.forked, k.fed = seq, shared
+		k.stats.PrefillTokens = len(k.req.Prompt) - shared
+		spawned = append(spawned, k)
+	}
+	h.kids = nil
+	return spawned
 }
 
 // failStep ends a failed step's sequences with err.
@@ -388,10 +435,17 @@ func (e *Engine) finish(h *Handle, reason sample.FinishReason, err error) {
 			e.met.Add(BytesFetched, float64(rows*st.BytesFetched/max(st.RowsFetched, 1)))
 		}
 	}
-	if h.req.sess != nil {
+	for _, k := range h.kids { // n > 1, ended before its prompt was in the cache: so do the others
+		e.finish(k, reason, err)
+	}
+	h.kids = nil
+	switch {
+	case h.req.sess != nil:
 		e.endTurn(h, err)
-	} else if h.seq != nil && h.req.Seq == nil {
+	case h.seq != nil && h.req.Seq == nil:
 		h.seq.Release()
+	case h.forked != nil && h.seq == nil: // a fork that never ran
+		h.forked.Release()
 	}
 	if h.text != nil && h.text.Stopped() {
 		h.gen = h.text.Tokens()

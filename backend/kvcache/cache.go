@@ -72,14 +72,15 @@ type Pool struct {
 	offBudget int64 // bytes; 0 = unlimited
 
 	mu         sync.Mutex
-	blk        freeList // free block ids of res/off
-	stg        freeList // free block ids of stage
-	grown      int      // block ids of res/off ever made (both stores have at least this many pages)
-	stageGrown int      // block ids of stage ever made
-	blocks     int      // block ids handed out
-	stageInUse int      // staging block ids handed out
-	tick       uint64   // releases so far: orders the free pages from cold to warm
-	trimErr    error    // the first discard failure since Trim last returned
+	blk        freeList        // free block ids of res/off
+	stg        freeList        // free block ids of stage
+	grown      int             // block ids of res/off ever made (both stores have at least this many pages)
+	stageGrown int             // block ids of stage ever made
+	blocks     int             // block ids handed out
+	stageInUse int             // staging block ids handed out
+	shared     map[int32]int32 // res/off block id -> holders beyond the first (Fork); absent = one holder
+	tick       uint64          // releases so far: orders the free pages from cold to warm
+	trimErr    error           // the first discard failure since Trim last returned
 }
 
 // NewPool creates the pool's stores through dev; pages are added on first use and recycled after.
@@ -278,10 +279,19 @@ func (p *Pool) put(ids []int32, staging bool) {
 	if staging {
 		fl = &p.stg
 		p.stageInUse -= len(ids)
-	} else {
-		p.blocks -= len(ids)
 	}
 	for _, id := range ids {
+		if !staging {
+			if n := p.shared[id]; n > 0 { // another sequence still holds it
+				if n == 1 {
+					delete(p.shared, id)
+				} else {
+					p.shared[id] = n - 1
+				}
+				continue
+			}
+			p.blocks--
+		}
 		fl.warm = append(fl.warm, freePage{id: id, tick: p.tick})
 	}
 }
@@ -294,6 +304,7 @@ type Sequence struct {
 	staging []int32 // (pages) of the staging area, lent by ReserveStaging
 	len     int     // tokens stored
 	max     int     // capacity limit in tokens
+	shared  int     // leading tokens whose pages another sequence shares (Fork)
 }
 
 // NewSequence returns an empty sequence that may grow to maxTokens; its block table is sized for
@@ -370,18 +381,47 @@ func (s *Sequence) ReserveStaging(n int) error {
 // Commit records that n reserved tokens were written.
 func (s *Sequence) Commit(n int) { s.len += n }
 
-// Truncate forgets tokens beyond n (pages are kept for reuse by this sequence).
+// Truncate forgets tokens beyond n (pages are kept for reuse by this sequence). Tokens shared with
+// another sequence (Fork) cannot be forgotten: they would be overwritten under it.
 func (s *Sequence) Truncate(n int) {
+	if n < s.shared {
+		panic(fmt.Sprintf("kv cache: truncate to %d tokens below the %d shared with another sequence", n, s.shared))
+	}
 	if n < s.len {
 		s.len = n
 	}
+}
+
+// Fork returns a new sequence, of capacity maxTokens, whose first tokens positions are this sequence's:
+// it shares their pages (no copy; tokens must be a whole number of pages, at most Len()). Shared pages are
+// read-only for both (neither may Truncate below them) and go back to the pool when the last holder
+// releases them. The fork reserves its own pages for what it adds, and its own staging.
+func (s *Sequence) Fork(tokens, maxTokens int) (*Sequence, error) {
+	ps := s.pool.cfg.PageSize
+	if tokens%ps != 0 || tokens > s.len || tokens > maxTokens {
+		return nil, fmt.Errorf("kv cache: fork of %d tokens: not a whole number of %d-token pages within the %d stored (capacity %d)", tokens, ps, s.len, maxTokens)
+	}
+	f := s.pool.NewSequence(maxTokens)
+	f.blocks = append(f.blocks, s.blocks[:tokens/ps]...)
+	f.len, f.shared = tokens, tokens
+	p := s.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shared == nil {
+		p.shared = map[int32]int32{}
+	}
+	for _, id := range f.blocks {
+		p.shared[id]++
+	}
+	s.shared = max(s.shared, tokens)
+	return f, nil
 }
 
 // Release returns every page to the pool; the sequence is empty afterwards.
 func (s *Sequence) Release() {
 	s.pool.put(s.blocks, false)
 	s.pool.put(s.staging, true)
-	s.blocks, s.staging, s.len = s.blocks[:0], nil, 0
+	s.blocks, s.staging, s.len, s.shared = s.blocks[:0], nil, 0, 0
 }
 
 // PagesHeld returns the number of layer pages the sequence holds (every layer, staging included).

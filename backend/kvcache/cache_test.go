@@ -191,3 +191,49 @@ func TestGrowthFailureRecovers(t *testing.T) {
 	s.Release()
 	p.Close()
 }
+
+// A fork shares its parent's leading pages; they go back to the pool when the last holder releases them.
+func TestForkSharesPages(t *testing.T) {
+	p, err := NewPool(cpu.New(), Config{Layers: 2, KVDim: 4, PageSize: 16, DType: compute.KVF16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	a := p.NewSequence(100)
+	if err := a.Reserve(40); err != nil {
+		t.Fatal(err)
+	}
+	a.Commit(40)
+	if _, err := a.Fork(20, 100); err == nil {
+		t.Fatal("fork of a partial page accepted")
+	}
+	b, err := a.Fork(32, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() != 32 || !slices.Equal(b.Blocks(), a.Blocks()[:2]) {
+		t.Fatalf("fork: len %d blocks %v, parent %v", b.Len(), b.Blocks(), a.Blocks())
+	}
+	if err := b.Reserve(10); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.InUse(); got != 4*2 {
+		t.Fatalf("in use %d layer pages, want 8 (3 of the parent, 1 of the fork, 2 layers)", got)
+	}
+	a.Release()
+	if got := p.InUse(); got != 3*2 {
+		t.Fatalf("after the parent's release: %d, want 6 (the fork's 3)", got)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("truncating into shared pages did not panic")
+			}
+		}()
+		b.Truncate(10)
+	}()
+	b.Release()
+	if got := p.InUse(); got != 0 {
+		t.Fatalf("after both released: %d", got)
+	}
+}

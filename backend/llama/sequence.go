@@ -65,3 +65,13 @@ func (s *Sequence) Selected(filterLayer int) []int32 {
 	}
 	return slices.Clone(s.model.dev.ReadSel(s.okv.states[filterLayer]).Selected)
 }
+
+// Fork returns a new sequence of capacity maxTokens that shares this one's first tokens positions (whole
+// pages; see kvcache.Sequence.Fork), without its OmniKV state.
+func (s *Sequence) Fork(tokens, maxTokens int) (*Sequence, error) {
+	f, err := s.Sequence.Fork(tokens, maxTokens)
+	if err != nil {
+		return nil, err
+	}
+	return &Sequence{Sequence: f}, nil
+}

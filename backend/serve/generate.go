@@ -140,7 +140,7 @@ func (g *Generator) Run(ctx context.Context, req *Request, out Sender) error {
 	if err != nil {
 		return err
 	}
-	ereq.Text, ereq.IDs, ereq.Params, ereq.IgnoreEOS = gr.Text, gr.IDs, gr.Params, gr.IgnoreEOS
+	ereq.Text, ereq.IDs, ereq.Params, ereq.Logprobs = gr.Text, gr.IDs, gr.Params, gr.LogprobsSet
 	h, err := g.eng.Generate(ctx, ereq)
 	if err != nil {
 		return engineError(err)
