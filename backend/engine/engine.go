@@ -109,6 +109,7 @@ type Request struct {
 type Event struct {
 	Token   int32                 // valid when !Done
 	Logprob float32               // the token's log-probability under the raw logits (Request.Logprobs)
+	Rank    int                   // the token's rank by log-probability, 1 = the most likely (Request.Logprobs)
 	Top     []sample.TokenLogprob // the Params.Logprobs most likely tokens, best first (Request.Logprobs)
 	Text    string                // the text this token completes (with a tokenizer; "" for special tokens and held-back text)
 	Done    bool
@@ -181,6 +182,14 @@ func New(m *llama.Model, opt Options) (*Engine, error) {
 	return e, nil
 }
 
+// TokenText returns one token's text, special tokens included ("" without a tokenizer).
+func (e *Engine) TokenText(id int32) string {
+	if e.tok == nil {
+		return ""
+	}
+	return e.tok.Decode([]int32{id}, false)
+}
+
 // Model returns the engine's model.
 func (e *Engine) Model() *llama.Model { return e.model }
 
@@ -217,6 +226,9 @@ type Handle struct {
 // Siblings returns the other completions of a request with n > 1 (Params.N), in order: they share the
 // prompt's prefill with this one (nil when n is 1).
 func (h *Handle) Siblings() []*Handle { return h.siblings }
+
+// PromptTokens returns the tokens of the request's context (a session's whole conversation).
+func (h *Handle) PromptTokens() int { return h.stats.PromptTokens }
 
 // Events returns the sequence's events; the channel is closed after the Done event.
 func (h *Handle) Events() <-chan Event { return h.events }

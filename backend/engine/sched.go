@@ -232,6 +232,7 @@ func (e *Engine) step(running []*Handle, sc *stepScratch) (out []*Handle) {
 		}
 		logits := sc.logits[(row-1)*m.Vocab : row*m.Vocab]
 		var lp float32
+		var rank int
 		var top []sample.TokenLogprob
 		if h.logprob {
 			// Of the raw logits, before Next penalises them: the chosen token is known after, so the
@@ -241,6 +242,7 @@ func (e *Engine) step(running []*Handle, sc *stepScratch) (out []*Handle) {
 		tok := h.sampler.Next(logits, h.context, h.history[len(h.req.Prompt):len(h.req.Prompt)+h.gen])
 		if h.logprob {
 			lp, top = sample.LogProbs(sc.raw, tok, h.req.Params.Logprobs, nil)
+			rank = sample.Rank(sc.raw, tok)
 		}
 		generated++
 		if h.gen == 0 {
@@ -253,7 +255,7 @@ func (e *Engine) step(running []*Handle, sc *stepScratch) (out []*Handle) {
 		h.gen++
 		h.last = tok
 		h.history = append(h.history[:len(h.req.Prompt)+h.gen-1], tok)
-		ev := Event{Token: tok, Logprob: lp, Top: top}
+		ev := Event{Token: tok, Logprob: lp, Rank: rank, Top: top}
 		stopped := false
 		if h.text != nil {
 			ev.Text, stopped = h.text.Add(tok)

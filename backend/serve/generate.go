@@ -148,54 +148,80 @@ func (g *Generator) Run(ctx context.Context, req *Request, out Sender) error {
 	return g.stream(h, gr, out)
 }
 
-// stream turns engine events into responses: text and id deltas when streaming (never the prompt, as the
-// vLLM backend), one response otherwise (the prompt text first unless exclude_input_in_output); the last
-// response carries finish_reason and the token counts.
+// stream turns engine events into responses: text and id deltas of every completion when streaming (never
+// the prompt, as the vLLM backend), one response otherwise (the prompt text first unless
+// exclude_input_in_output); the last response carries finish_reason and the token counts.
 func (g *Generator) stream(h *engine.Handle, gr *GenRequest, out Sender) error {
-	var ids []int32 // generated ids not yet sent
-	var text string // text not yet sent
-	generated := 0
-	if !gr.Stream && !gr.Exclude {
-		text = gr.Text
+	handles := append([]*engine.Handle{h}, h.Siblings()...)
+	comps := make([]*completion, len(handles))
+	for i := range comps {
+		comps[i] = &completion{}
+		if !gr.Stream && !gr.Exclude {
+			comps[i].text = gr.Text
+		}
 	}
-	for ev := range h.Events() {
-		if !ev.Done {
-			ids = append(ids, ev.Token)
-			text += ev.Text
-			generated++
-			if gr.Stream && (text != "" || len(ids) > 0) {
-				if err := out.Send(Response{Outputs: []Tensor{StringTensor(OutText, text), Int32Tensor(OutIDs, ids...)}}); err != nil {
-					// The engine stops at its next step; wait until it is done with the sequence.
+	type indexed struct {
+		i  int
+		ev engine.Event
+	}
+	events := make(chan indexed)
+	stop := make(chan struct{})
+	defer close(stop)
+	for i, h := range handles {
+		go func() {
+			for ev := range h.Events() {
+				select {
+				case events <- indexed{i, ev}:
+				case <-stop:
 					h.Cancel()
-					for range h.Events() {
-					}
+				}
+			}
+		}()
+	}
+	// abort cancels every completion and waits until the engine is done with them all.
+	abort := func(done int) {
+		for _, h := range handles {
+			h.Cancel()
+		}
+		for ; done < len(handles); done++ {
+			for x := range events {
+				if x.ev.Done {
+					break
+				}
+			}
+		}
+	}
+	done := 0
+	for done < len(handles) {
+		x := <-events
+		c := comps[x.i]
+		if !x.ev.Done {
+			c.add(x.ev, gr.LogprobsSet, g.eng.TokenText)
+			if gr.Stream {
+				if err := out.Send(g.response(gr, comps, h.PromptTokens(), false)); err != nil {
+					abort(done)
 					return err
 				}
-				text, ids = "", ids[:0]
 			}
 			continue
 		}
-		if ev.Err != nil {
-			return engineError(ev.Err)
+		done++
+		c.done, c.fin = true, x.ev
+		c.text += x.ev.Text
+		if err := x.ev.Err; err != nil {
+			abort(done)
+			return engineError(err)
 		}
-		if ev.Reason == sample.FinishCancelled {
-			g.log.Info().Msgf("request cancelled after %d tokens; KV pages in use: %d (idle sessions hold %d)", generated, g.eng.Pool().InUse(), g.eng.SessionPages())
+		if x.ev.Reason == sample.FinishCancelled {
+			abort(done)
+			g.log.Info().Msgf("request cancelled after %d tokens; KV pages in use: %d (idle sessions hold %d)", c.gen, g.eng.Pool().InUse(), g.eng.SessionPages())
 			return Errorf(CodeCancelled, "request cancelled")
 		}
-		if n := ev.Stats.GeneratedTokens - 1; n > 0 {
-			g.log.Debug().Int("prompt_tokens", ev.Stats.PromptTokens).Int("prefilled", ev.Stats.PrefillTokens).Int("generated", ev.Stats.GeneratedTokens).
-				Dur("queued", ev.Stats.Queued).Dur("prefill", ev.Stats.Prefill).
-				Float64("decode_ms_per_token", float64(ev.Stats.Decode.Microseconds())/1000/float64(n)).Msg("request done")
+		if st := x.ev.Stats; st.GeneratedTokens > 1 {
+			g.log.Debug().Int("prompt_tokens", st.PromptTokens).Int("prefilled", st.PrefillTokens).Int("generated", st.GeneratedTokens).
+				Dur("queued", st.Queued).Dur("prefill", st.Prefill).
+				Float64("decode_ms_per_token", float64(st.Decode.Microseconds())/1000/float64(st.GeneratedTokens-1)).Msg("request done")
 		}
-		// Tokens after a stop string completed were generated but are not part of the answer.
-		if cut := generated - ev.Stats.GeneratedTokens; cut > 0 && cut <= len(ids) {
-			ids = ids[:len(ids)-cut]
-		}
-		text += ev.Text
-		return out.Send(Response{Final: true, Outputs: []Tensor{
-			StringTensor(OutText, text), Int32Tensor(OutIDs, ids...), StringTensor(OutFinish, ev.Reason.String()),
-			int32Scalar(OutPromptN, ev.Stats.PromptTokens), int32Scalar(OutGenerated, ev.Stats.GeneratedTokens),
-		}})
 	}
-	return fmt.Errorf("engine closed the sequence without a final event")
+	return out.Send(g.response(gr, comps, h.PromptTokens(), true))
 }
