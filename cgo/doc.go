@@ -4,8 +4,9 @@
 // ownership rule), adapters between Triton handles and the plain-Go types of backend/serve
 // (request.go reads a request into a serve.Request, sender.go sends serve.Responses through a
 // response factory), error conversion in both directions in one place (errors.go), the Triton
-// log sink for zerolog (log.go), Triton's steady clock for statistics (clock.go), and the linker
-// export map (exports.map).
+// log sink for zerolog (log.go), Triton's steady clock for statistics (clock.go), the engine's
+// metrics as Triton custom metrics on the metrics port (metrics.go), and the linker export map
+// (exports.map).
 //
 // Build (needs cgo; the Triton symbols stay undefined and resolve from the server process):
 //

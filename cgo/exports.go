@@ -28,9 +28,10 @@ const (
 	apiMinor = 16
 )
 
-// modelState is one loaded model: its validated configuration.
+// modelState is one loaded model: its validated configuration and its metrics (nil: none).
 type modelState struct {
-	cfg serve.Config
+	cfg     serve.Config
+	metrics *modelMetrics
 }
 
 // instanceState is one model instance and the serve.Model that serves it. Its requests run on
@@ -41,6 +42,8 @@ type instanceState struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// releaseMetrics takes the instance's gauge values out of its model's metrics.
+	releaseMetrics func()
 }
 
 // Triton's handles are the keys; their values never move, so C pointers serve as map keys.
@@ -133,12 +136,16 @@ func stopProfile() {
 //
 //export TRITONBACKEND_Finalize
 func TRITONBACKEND_Finalize(backend *C.TRITONBACKEND_Backend) *C.TRITONSERVER_Error {
-	return guarded("TRITONBACKEND_Finalize", func() error { stopProfile(); return nil })
+	return guarded("TRITONBACKEND_Finalize", func() error {
+		closeMetricFamilies()
+		stopProfile()
+		return nil
+	})
 }
 
 // TRITONBACKEND_ModelInitialize: Triton calls this when it loads a model (once per version),
 // before creating its instances. The whole configuration is validated here so that a bad one
-// fails the load.
+// fails the load. The model's metrics are made here (never failing the load: see metrics.go).
 //
 //export TRITONBACKEND_ModelInitialize
 func TRITONBACKEND_ModelInitialize(model *C.TRITONBACKEND_Model) *C.TRITONSERVER_Error {
@@ -152,7 +159,11 @@ func TRITONBACKEND_ModelInitialize(model *C.TRITONBACKEND_Model) *C.TRITONSERVER
 		}
 		mu.Lock()
 		cfg.Backend = backendConfig
-		models[model] = &modelState{cfg: cfg}
+		mu.Unlock()
+		ms := &modelState{cfg: cfg, metrics: openModelMetrics(cfg)}
+		ms.cfg.Metrics = ms.metrics.sink()
+		mu.Lock()
+		models[model] = ms
 		mu.Unlock()
 		logInfo(fmt.Sprintf("model %q version %d loaded from %s (mode %q)", cfg.Name, cfg.Version, cfg.RepositoryDir, cfg.Params["mode"]))
 		return nil
@@ -202,14 +213,18 @@ func readModelConfig(model *C.TRITONBACKEND_Model) (serve.Config, error) {
 }
 
 // TRITONBACKEND_ModelFinalize: Triton calls this when it unloads a model, after all of its
-// instances were finalized.
+// instances were finalized. The model's metrics go.
 //
 //export TRITONBACKEND_ModelFinalize
 func TRITONBACKEND_ModelFinalize(model *C.TRITONBACKEND_Model) *C.TRITONSERVER_Error {
 	return guarded("TRITONBACKEND_ModelFinalize", func() error {
 		mu.Lock()
+		ms := models[model]
 		delete(models, model)
 		mu.Unlock()
+		if ms != nil {
+			ms.metrics.close()
+		}
 		return nil
 	})
 }
@@ -243,13 +258,19 @@ func TRITONBACKEND_ModelInstanceInitialize(instance *C.TRITONBACKEND_ModelInstan
 			return serve.Errorf(serve.CodeInternal, "instance %q: its model was not initialized", C.GoString(name))
 		}
 		inst := serve.Instance{Name: C.GoString(name), Kind: serve.InstanceKind(kind), DeviceID: int(device)}
-		m, err := serve.NewModel(ms.cfg, inst, logger.With().Str("model", ms.cfg.Name).Str("instance", inst.Name).Logger())
+		// Each instance's engine reports through its own view of the model's metrics, so that the
+		// gauges of several instances add up.
+		cfg := ms.cfg
+		var releaseMetrics func()
+		cfg.Metrics, releaseMetrics = ms.metrics.forInstance()
+		m, err := serve.NewModel(cfg, inst, logger.With().Str("model", cfg.Name).Str("instance", inst.Name).Logger())
 		if err != nil {
+			releaseMetrics()
 			return err
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		mu.Lock()
-		instances[instance] = &instanceState{name: inst.Name, model: m, ctx: ctx, cancel: cancel}
+		instances[instance] = &instanceState{name: inst.Name, model: m, ctx: ctx, cancel: cancel, releaseMetrics: releaseMetrics}
 		mu.Unlock()
 		logInfo(fmt.Sprintf("instance %q ready (kind %v, device %d)", inst.Name, inst.Kind, inst.DeviceID))
 		return nil
@@ -273,6 +294,8 @@ func TRITONBACKEND_ModelInstanceFinalize(instance *C.TRITONBACKEND_ModelInstance
 			return nil
 		}
 		st.cancel()
+		// Dropped from here on: what the engine still reports (it must not hold the model's gauges up).
+		defer st.releaseMetrics()
 		done := make(chan struct{})
 		go func() { st.wg.Wait(); close(done) }()
 		select {

@@ -21,6 +21,10 @@ typedef struct TRITONBACKEND_Input TRITONBACKEND_Input;
 typedef struct TRITONBACKEND_Output TRITONBACKEND_Output;
 typedef struct TRITONBACKEND_Response TRITONBACKEND_Response;
 typedef struct TRITONBACKEND_ResponseFactory TRITONBACKEND_ResponseFactory;
+typedef struct TRITONSERVER_Parameter TRITONSERVER_Parameter;
+typedef struct TRITONSERVER_MetricFamily TRITONSERVER_MetricFamily;
+typedef struct TRITONSERVER_Metric TRITONSERVER_Metric;
+typedef struct TRITONSERVER_MetricArgs TRITONSERVER_MetricArgs;
 
 // Enumerations: C enums are int-sized, so these typedefs match the ABI.
 typedef enum {
@@ -83,6 +87,12 @@ typedef enum {
 typedef enum {
 	OMNIKV_ARTIFACT_FILESYSTEM = 0
 } TRITONBACKEND_ArtifactType;
+
+typedef enum {
+	OMNIKV_METRIC_COUNTER = 0,
+	OMNIKV_METRIC_GAUGE = 1,
+	OMNIKV_METRIC_HISTOGRAM = 2
+} TRITONSERVER_MetricKind;
 
 // Flags.
 #define OMNIKV_RESPONSE_COMPLETE_FINAL 1u // TRITONSERVER_RESPONSE_COMPLETE_FINAL
@@ -176,5 +186,31 @@ TRITONSERVER_Error* TRITONBACKEND_ResponseSetBoolParameter(
 	TRITONBACKEND_Response* response, const char* name, const bool value);
 TRITONSERVER_Error* TRITONBACKEND_ResponseSend(
 	TRITONBACKEND_Response* response, const uint32_t send_flags, TRITONSERVER_Error* error);
+
+// Custom metrics (server API; shown on the metrics port). A family is process-wide and must outlive
+// its metrics; labels are STRING parameters, copied by MetricNew (the caller deletes them).
+TRITONSERVER_Parameter* TRITONSERVER_ParameterNew(
+	const char* name, const TRITONSERVER_ParameterType type, const void* value);
+void TRITONSERVER_ParameterDelete(TRITONSERVER_Parameter* parameter);
+TRITONSERVER_Error* TRITONSERVER_MetricFamilyNew(TRITONSERVER_MetricFamily** family,
+	const TRITONSERVER_MetricKind kind, const char* name, const char* description);
+TRITONSERVER_Error* TRITONSERVER_MetricFamilyDelete(TRITONSERVER_MetricFamily* family);
+TRITONSERVER_Error* TRITONSERVER_MetricNew(TRITONSERVER_Metric** metric,
+	TRITONSERVER_MetricFamily* family, const TRITONSERVER_Parameter** labels, const uint64_t label_count);
+TRITONSERVER_Error* TRITONSERVER_MetricDelete(TRITONSERVER_Metric* metric);
+TRITONSERVER_Error* TRITONSERVER_MetricIncrement(TRITONSERVER_Metric* metric, double value);
+TRITONSERVER_Error* TRITONSERVER_MetricSet(TRITONSERVER_Metric* metric, double value);
+
+// Histogram metrics came with Triton 24.08 (server API still 1.34). They are NOT declared as functions:
+// a reference to them would leave the library unloadable (RTLD_NOW) in older servers. metrics.go looks
+// them up with dlsym and calls them through these pointer types.
+typedef TRITONSERVER_Error* (*OMNIKV_MetricArgsNewFn)(TRITONSERVER_MetricArgs** args);
+typedef TRITONSERVER_Error* (*OMNIKV_MetricArgsSetHistogramFn)(
+	TRITONSERVER_MetricArgs* args, const double* buckets, const uint64_t buckets_count);
+typedef TRITONSERVER_Error* (*OMNIKV_MetricArgsDeleteFn)(TRITONSERVER_MetricArgs* args);
+typedef TRITONSERVER_Error* (*OMNIKV_MetricNewWithArgsFn)(TRITONSERVER_Metric** metric,
+	TRITONSERVER_MetricFamily* family, const TRITONSERVER_Parameter** labels, const uint64_t label_count,
+	const TRITONSERVER_MetricArgs* args);
+typedef TRITONSERVER_Error* (*OMNIKV_MetricObserveFn)(TRITONSERVER_Metric* metric, double value);
 
 #endif // OMNIKV_TRITON_H
