@@ -138,6 +138,7 @@ type Engine struct {
 	cross      float64      // context tokens whose attention flops equal one token's weight flops (see tokenCost)
 	met        Sink
 	trimFailed bool // MaybeTrim failed once (reported once)
+	ownsModel  bool // Open loaded the model: Close closes it
 
 	submit   chan *Handle
 	wake     chan struct{}            // memory was freed outside the scheduler (a session ended): retry admission
@@ -339,5 +340,12 @@ func (e *Engine) Close() {
 		e.sessions.closeAll()
 		e.st.Free(e.model)
 		e.pool.Close()
+		if e.ownsModel {
+			e.model.Close()
+		}
 	}
 }
+
+// KVPagesInUse returns the KV pages held (every layer's, staging included), by running sequences and
+// sessions alike (logs).
+func (e *Engine) KVPagesInUse() int { return e.pool.InUse() }

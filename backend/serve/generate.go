@@ -8,23 +8,19 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/omnikv-triton/omnikv-triton/backend/compute/devices"
 	"github.com/omnikv-triton/omnikv-triton/backend/engine"
-	"github.com/omnikv-triton/omnikv-triton/backend/llama"
-	"github.com/omnikv-triton/omnikv-triton/backend/omnikv"
 	"github.com/omnikv-triton/omnikv-triton/backend/sample"
 )
 
 // Generator serves text generation from one loaded model (modes "generate" and "chat"). It maps Triton
-// requests to engine requests and engine events to responses; the engine owns the rest (validation,
-// tokenization, sessions, stop strings, memory).
+// requests to engine requests and engine events to responses; the engine owns the rest (the device and the
+// model, validation, tokenization, sessions, stop strings, memory).
 type Generator struct {
-	name  string
-	opt   GenOptions
-	log   zerolog.Logger
-	model *llama.Model
-	eng   *engine.Engine
-	chat  bool // turns of sequence-batched sessions
+	name string
+	opt  GenOptions
+	log  zerolog.Logger
+	eng  *engine.Engine
+	chat bool // turns of sequence-batched sessions
 }
 
 // NewGenerator loads the model and starts its engine.
@@ -37,42 +33,24 @@ func NewGenerator(cfg Config, inst Instance, log zerolog.Logger, chat bool) (*Ge
 	if inst.Kind == KindGPU {
 		device = fmt.Sprintf("cuda:%d", inst.DeviceID)
 	}
-	dev, err := devices.Open(device)
-	if err != nil {
-		return nil, Errorf(CodeUnsupported, "model %q: instance %s (KIND_%v): %w", cfg.Name, inst.Name, inst.Kind, err)
-	}
 	t0 := time.Now()
-	log.Info().Str("weights", o.Weights).Str("device", dev.Name()).Msg("loading model")
-	m, err := llama.Load(o.Weights, dev, llama.Options{MaxContext: o.MaxContext})
-	if err != nil {
-		return nil, Errorf(CodeInvalidArg, "model %q: parameter weights: %w", cfg.Name, err)
-	}
-	fail := func(err error) (*Generator, error) { m.Close(); return nil, err }
-	tok, err := llama.LoadTokenizer(m.Set)
-	if err != nil {
-		return fail(Errorf(CodeInvalidArg, "model %q: %w", cfg.Name, err))
-	}
-	if o.OmniKV.Enabled {
-		if o.OmniKV.FilterLayers == nil {
-			o.OmniKV.FilterLayers = omnikv.DefaultConfig(m.Layers).FilterLayers
-		}
-		if err := m.SetOmniKV(o.OmniKV); err != nil {
-			return fail(Errorf(CodeInvalidArg, "model %q: %w", cfg.Name, err))
-		}
-	}
-	eng, err := engine.New(m, engine.Options{
+	log.Info().Str("weights", o.Weights).Str("device", device).Msg("loading model")
+	eng, err := engine.Open(engine.ModelSpec{Weights: o.Weights, Device: device, MaxContext: o.MaxContext, OmniKV: o.OmniKV}, engine.Options{
 		MaxSequences: o.MaxSequences, StepTokens: o.StepTokens, KVDType: o.KVDType,
-		Tokenizer: tok, ChatTemplate: o.ChatTemplate, MaxSessions: o.MaxSessions, SessionIdle: o.SessionIdle,
+		ChatTemplate: o.ChatTemplate, MaxSessions: o.MaxSessions, SessionIdle: o.SessionIdle,
 		QueueTimeout: o.QueueTimeout, Metrics: cfg.Metrics, ResidentBytes: o.ResidentBudget, OffloadBytes: o.OffloadBudget,
 		FreeWatermark: o.FreeWatermark, Logf: func(f string, a ...any) { log.Warn().Msgf(f, a...) },
 	})
 	if err != nil {
-		return fail(Errorf(CodeInvalidArg, "model %q: %w", cfg.Name, err))
+		code := CodeInvalidArg
+		if engine.KindOf(err) == engine.KindUnavailable {
+			code = CodeUnsupported
+		}
+		return nil, Errorf(code, "model %q: instance %s (KIND_%v): %w", cfg.Name, inst.Name, inst.Kind, err)
 	}
 	setGoMemoryLimit(o, log)
-	g := &Generator{name: cfg.Name, opt: o, log: log, model: m, eng: eng, chat: chat}
-	log.Info().Str("model", m.String()).Str("omnikv", o.OmniKV.String()).Dur("took", time.Since(t0)).Msg("model ready")
-	return g, nil
+	log.Info().Str("model", eng.Describe()).Dur("took", time.Since(t0)).Msg("model ready")
+	return &Generator{name: cfg.Name, opt: o, log: log, eng: eng, chat: chat}, nil
 }
 
 // isCloseTurn reports a chat turn that only ends its session: sequence_end with an empty text_input.
@@ -116,7 +94,7 @@ func (g *Generator) Check(req *Request) error {
 // Close stops the engine and frees every session and the model.
 func (g *Generator) Close() error {
 	g.eng.Close()
-	return g.model.Close()
+	return nil
 }
 
 // Run maps the request to the engine and streams the answer.
@@ -214,7 +192,7 @@ func (g *Generator) stream(h *engine.Handle, gr *GenRequest, out Sender) error {
 		}
 		if x.ev.Reason == sample.FinishCancelled {
 			abort(done)
-			g.log.Info().Msgf("request cancelled after %d tokens; KV pages in use: %d (idle sessions hold %d)", c.gen, g.eng.Pool().InUse(), g.eng.SessionPages())
+			g.log.Info().Msgf("request cancelled after %d tokens; KV pages in use: %d (idle sessions hold %d)", c.gen, g.eng.KVPagesInUse(), g.eng.SessionPages())
 			return Errorf(CodeCancelled, "request cancelled")
 		}
 		if st := x.ev.Stats; st.GeneratedTokens > 1 {

@@ -286,8 +286,8 @@ func TestChatSessions(t *testing.T) {
 			if _, _, _, err := run(t, chat, seqReq(42, false, true, 13)); err != nil {
 				t.Fatal(err)
 			}
-			if chat.eng.Sessions() != 0 || chat.eng.Pool().InUse() != 0 {
-				t.Fatalf("after END: %d sessions, %d pages", chat.eng.Sessions(), chat.eng.Pool().InUse())
+			if chat.eng.Sessions() != 0 || chat.eng.KVPagesInUse() != 0 {
+				t.Fatalf("after END: %d sessions, %d pages", chat.eng.Sessions(), chat.eng.KVPagesInUse())
 			}
 			if err := chat.Check(seqReq(42, false, false, 13)); CodeOf(err) != CodeNotFound {
 				t.Fatalf("turn after END: %v, want NOT_FOUND", err)
@@ -304,15 +304,15 @@ func TestChatSessionExpires(t *testing.T) {
 	if _, _, _, err := run(t, chat, seqReq(7, true, false, 1, 2, 3)); err != nil {
 		t.Fatal(err)
 	}
-	if chat.eng.Pool().InUse() == 0 {
+	if chat.eng.KVPagesInUse() == 0 {
 		t.Fatal("the session holds no KV after its first turn")
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for chat.eng.Sessions() > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if chat.eng.Sessions() != 0 || chat.eng.Pool().InUse() != 0 {
-		t.Fatalf("idle session not reaped: %d sessions, %d pages", chat.eng.Sessions(), chat.eng.Pool().InUse())
+	if chat.eng.Sessions() != 0 || chat.eng.KVPagesInUse() != 0 {
+		t.Fatalf("idle session not reaped: %d sessions, %d pages", chat.eng.Sessions(), chat.eng.KVPagesInUse())
 	}
 	err := chat.Check(seqReq(7, false, false, 4))
 	if CodeOf(err) != CodeNotFound || !strings.Contains(err.Error(), "expired") {
@@ -342,8 +342,8 @@ func TestChatTemplateTurnsAndCloseTurn(t *testing.T) {
 	if _, err := turn(false, true, ""); err != nil {
 		t.Fatalf("closing turn: %v", err)
 	}
-	if chat.eng.Sessions() != 0 || chat.eng.Pool().InUse() != 0 {
-		t.Fatalf("after the closing turn: %d sessions, %d pages", chat.eng.Sessions(), chat.eng.Pool().InUse())
+	if chat.eng.Sessions() != 0 || chat.eng.KVPagesInUse() != 0 {
+		t.Fatalf("after the closing turn: %d sessions, %d pages", chat.eng.Sessions(), chat.eng.KVPagesInUse())
 	}
 }
 
