@@ -222,6 +222,7 @@ func (e *Engine) reap() {
 				if !s.busy && now.Sub(s.last) > e.opt.SessionIdle {
 					s.dropKV()
 					delete(t.m, id)
+					e.opt.Logf("session expired: KV freed sequence=%s", id)
 				}
 			}
 			if len(t.m) != n {

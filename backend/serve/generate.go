@@ -39,7 +39,7 @@ func NewGenerator(cfg Config, inst Instance, log zerolog.Logger, chat bool) (*Ge
 		MaxSequences: o.MaxSequences, StepTokens: o.StepTokens, KVDType: o.KVDType,
 		ChatTemplate: o.ChatTemplate, MaxSessions: o.MaxSessions, SessionIdle: o.SessionIdle,
 		QueueTimeout: o.QueueTimeout, Metrics: cfg.Metrics, ResidentBytes: o.ResidentBudget, OffloadBytes: o.OffloadBudget,
-		FreeWatermark: o.FreeWatermark, Logf: func(f string, a ...any) { log.Warn().Msgf(f, a...) },
+		FreeWatermark: o.FreeWatermark, Logf: func(f string, a ...any) { log.Info().Msgf(f, a...) },
 	})
 	if err != nil {
 		code := CodeInvalidArg
