@@ -85,6 +85,7 @@ func (e *Engine) loop() {
 		if len(running) < n || len(running) == 0 {
 			e.trim()
 		}
+		e.met.Set(RunningSequences, float64(len(running)))
 		e.reportMemory()
 	}
 }

@@ -202,10 +202,6 @@ def wait_for(server, cond, timeout: float = 20.0) -> Scrape:
         time.sleep(0.2)
 
 
-# Everything moves now except one gauge: the engine sets omnikv_running_sequences before a step and not after
-# the last sequence ended, so an idle engine still shows its last batch (backend/engine/sched.go).
-@pytest.mark.xfail(reason="engine does not report yet (omnikv_running_sequences stays at the last batch size when idle)",
-                   strict=False)
 def test_metrics_move(server):
     lab = {"model": GEN, "version": "1"}
     before = scrape(server)
