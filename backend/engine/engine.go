@@ -215,6 +215,7 @@ type Handle struct {
 	rows0    int64           // the sequence's offload rows fetched before this request (metrics)
 	fault    fault.Point     // faultinject builds: the fault this request's steps inject
 	siblings []*Handle       // n > 1: every other completion (Siblings)
+	finished bool            // the Done event went out (finish runs once)
 	kids     []*Handle       // n > 1: the other completions, forked from this one when its prompt is in the cache
 	forked   *llama.Sequence // a completion of n > 1: its sequence, sharing the prompt's pages with the first
 	stats    Stats

@@ -23,6 +23,9 @@ type GenRequest struct {
 // Generate validates req, builds its context (a session's whole conversation) and queues it. Errors are
 // *Error with a kind; the handle's events carry the answer.
 func (e *Engine) Generate(ctx context.Context, req GenRequest) (*Handle, error) {
+	if len(req.IDs) == 0 {
+		req.IDs = nil
+	}
 	if (req.Text == "") == (req.IDs == nil) {
 		return nil, errorf(KindInvalid, "engine: give the prompt as text or as token ids, not both or neither")
 	}
@@ -46,12 +49,17 @@ func (e *Engine) Generate(ctx context.Context, req GenRequest) (*Handle, error) 
 			p.Seed += uint64(i)
 			k, err := e.newHandle(ctx, Request{Prompt: prompt, Params: p, Logprobs: req.Logprobs})
 			if err != nil {
+				h.cancelAll()
 				return nil, err
 			}
 			h.kids = append(h.kids, k)
 		}
 		h.siblings = h.kids
-		return h, e.enqueue(h)
+		if err := e.enqueue(h); err != nil {
+			h.cancelAll()
+			return nil, err
+		}
+		return h, nil
 	}
 	if req.Params.N > 1 {
 		return nil, errorf(KindInvalid, "engine: n = %d: several completions are not supported in a chat session (one answer continues the conversation)", req.Params.N)
@@ -141,4 +149,13 @@ func (e *Engine) turn(ctx context.Context, s *session, req GenRequest) (*Handle,
 	}
 	h.fault = faultOf(req.Text)
 	return h, e.enqueue(h)
+}
+
+// cancelAll releases the contexts of a request that never reached the scheduler, its other completions'
+// too.
+func (h *Handle) cancelAll() {
+	h.cancel()
+	for _, k := range h.kids {
+		k.cancel()
+	}
 }

@@ -68,26 +68,49 @@ func (e *Engine) loop() {
 			return
 		default:
 		}
-		if len(sc.spawned) > 0 { // forks go first: their prompt is in the cache already
-			waiting = append(sc.spawned, waiting...)
-			sc.spawned = nil
-		}
-		running, waiting = e.admit(running, waiting)
-		e.met.Set(RunningSequences, float64(len(running)))
-		e.met.Set(QueuedSequences, float64(len(waiting)+len(e.submit)))
-		if len(running) == 0 {
-			e.trim()
-			e.reportMemory()
-			continue
-		}
-		n := len(running)
-		running = e.step(running, sc)
-		if len(running) < n || len(running) == 0 {
-			e.trim()
-		}
-		e.met.Set(RunningSequences, float64(len(running)))
-		e.reportMemory()
+		running, waiting = e.schedule(running, waiting, sc)
 	}
+}
+
+// schedule admits what fits and runs a step. A panic here outside a step (admission, a metrics sink) fails
+// every sequence the scheduler holds, with an internal error, and the scheduler goes on.
+func (e *Engine) schedule(running, waiting []*Handle, sc *stepScratch) (_, _ []*Handle) {
+	defer func() {
+		if r := recover(); r != nil {
+			err := errorf(KindInternal, "engine: internal error in the scheduler: %v", r)
+			for _, h := range append(append(running, waiting...), sc.spawned...) {
+				e.finishSafe(h, err)
+			}
+			running, waiting, sc.spawned = running[:0], nil, nil
+		}
+	}()
+	if len(sc.spawned) > 0 { // forks go first: their prompt is in the cache already
+		waiting = append(sc.spawned, waiting...)
+		sc.spawned = nil
+	}
+	running, waiting = e.admit(running, waiting)
+	e.met.Set(RunningSequences, float64(len(running)))
+	e.met.Set(QueuedSequences, float64(len(waiting)+len(e.submit)))
+	if len(running) == 0 {
+		e.trim()
+		e.reportMemory()
+		return running, waiting
+	}
+	n := len(running)
+	running = e.step(running, sc)
+	if len(running) < n || len(running) == 0 {
+		e.trim()
+	}
+	e.met.Set(RunningSequences, float64(len(running)))
+	e.reportMemory()
+	return running, waiting
+}
+
+// finishSafe ends h with err after a panic: a second panic (in finish itself) is swallowed, so that the
+// scheduler survives; h's memory may then stay held.
+func (e *Engine) finishSafe(h *Handle, err error) {
+	defer func() { _ = recover() }()
+	e.finish(h, sample.FinishCancelled, err)
 }
 
 // admissionRetry is how often requests waiting for memory retry when nothing runs (sessions ending and
@@ -99,6 +122,13 @@ const admissionRetry = 20 * time.Millisecond
 // sequences to free memory, up to QueueTimeout; then it is refused with the budget named.
 func (e *Engine) admit(running, waiting []*Handle) ([]*Handle, []*Handle) {
 	m := e.model
+	waiting = slices.DeleteFunc(waiting, func(h *Handle) bool { // cancelled while waiting, wherever in the queue
+		if h.ctx.Err() != nil {
+			e.finish(h, sample.FinishCancelled, nil)
+			return true
+		}
+		return false
+	})
 	for len(waiting) > 0 && len(running) < e.opt.MaxSequences {
 		h := waiting[0]
 		if h.ctx.Err() != nil {
@@ -129,12 +159,12 @@ func (e *Engine) admit(running, waiting []*Handle) ([]*Handle, []*Handle) {
 			if h.req.Seq == nil && h.forked == nil {
 				seq.Release() // do not hold pages while waiting (a fork keeps its shared prompt pages)
 			}
+			var be *kvcache.BudgetError
+			never := errors.As(err, &be) && be.Never()
 			if errors.Is(err, kvcache.ErrNoMemory) {
-				if e.evictIdle() {
+				if !never && e.evictIdle() {
 					continue
 				}
-				var be *kvcache.BudgetError
-				never := errors.As(err, &be) && be.Never()
 				if waited := time.Since(h.t0); !never && waited < e.opt.QueueTimeout {
 					break // wait for running sequences or sessions to free memory
 				}
@@ -145,7 +175,7 @@ func (e *Engine) admit(running, waiting []*Handle) ([]*Handle, []*Handle) {
 					err = errorf(KindUnavailable, "engine: no KV memory for this request after waiting %v (queue_timeout_s): %w", e.opt.QueueTimeout, err)
 				}
 			} else {
-				err = errorf(KindInvalid, "engine: %w", err)
+				err = errorf(KindUnavailable, "engine: no KV memory for this request: %w", err) // the device's or the offload file's
 			}
 			waiting = waiting[1:]
 			e.finish(h, sample.FinishCancelled, err)
@@ -176,8 +206,20 @@ func (e *Engine) step(running []*Handle, sc *stepScratch) (out []*Handle) {
 	sc.steps, sc.owners = sc.steps[:0], sc.owners[:0]
 	defer func() {
 		if r := recover(); r != nil {
-			e.failStep(sc.owners, errorf(KindInternal, "engine: internal error in a step: %v", r))
-			out = slices.DeleteFunc(running, func(h *Handle) bool { return h.seq == nil })
+			err := errorf(KindInternal, "engine: internal error in a step: %v", r)
+			for _, h := range sc.owners {
+				e.finishSafe(h, err)
+			}
+			// running may be half compacted by a DeleteFunc that panicked: keep each live handle once.
+			seen := map[*Handle]bool{}
+			out = out[:0]
+			for _, h := range running {
+				if !h.finished && !seen[h] {
+					seen[h] = true
+					out = append(out, h)
+				}
+			}
+			e.met.Add(StepErrors, 1)
 		}
 	}()
 	// Drop cancelled sequences.
@@ -427,6 +469,10 @@ func (e *Engine) prefillBudget(decoders int, decodeCost float64) float64 {
 
 // finish releases a sequence's memory, records a session's turn and sends the final event.
 func (e *Engine) finish(h *Handle, reason sample.FinishReason, err error) {
+	if h.finished {
+		return
+	}
+	h.finished = true
 	var flushed string
 	if h.text != nil && err == nil && reason != sample.FinishCancelled {
 		flushed = h.text.Flush()

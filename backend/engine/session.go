@@ -110,6 +110,12 @@ func (e *Engine) sessionLimitError() error {
 
 // beginTurn takes session id for a turn (creating it on start) and marks it busy.
 func (e *Engine) beginTurn(id string, start bool) (*session, error) {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
 	t := &e.sessions
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -144,7 +150,8 @@ func (e *Engine) abortTurn(s *session, created bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s.busy, s.last = false, time.Now()
-	if created && t.m[s.id] == s && s.seq == nil && len(s.msgs) == 0 && len(s.full) == 0 {
+	if created && t.m[s.id] == s && len(s.msgs) == 0 && len(s.full) == 0 {
+		s.dropKV()
 		delete(t.m, s.id)
 		e.met.Set(OpenSessions, float64(len(t.m)))
 	}
@@ -177,6 +184,7 @@ func (e *Engine) endTurn(h *Handle, err error) {
 	if h.text != nil && h.text.Stopped() {
 		answer = gen[:h.text.Tokens()]
 	}
+	s.seq.Idle() // an idle session holds its tokens' pages only
 	s.cached = append(append(s.cached[:0], h.req.ctx...), gen...)[:s.seq.Len()]
 	if s.raw {
 		s.full = append(append(s.full[:0], h.req.ctx...), answer...)
@@ -239,7 +247,9 @@ func (t *sessionTable) closeAll() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for id, s := range t.m {
-		s.dropKV()
+		if !s.busy { // a busy one's turn is being refused (ErrClosed); the pool's Close frees its pages
+			s.dropKV()
+		}
 		delete(t.m, id)
 	}
 }

@@ -127,3 +127,41 @@ func TestQueueTimeoutRefuses(t *testing.T) {
 		t.Fatalf("oversized request: %v after %v", fin.Err, time.Since(t0))
 	}
 }
+
+// Review findings: a failed start leaves no session behind; an idle session holds only its tokens' pages;
+// a request bigger than the whole budget evicts nobody; empty ids are refused.
+func TestSessionEdges(t *testing.T) {
+	e, err := New(tinyModel(t, false), Options{MaxSessions: 1, PageSize: 16, MaxKVPages: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.Generate(context.Background(), GenRequest{Session: "a", Start: true, IDs: []int32{1}, Params: greedyParams(1000)}); KindOf(err) != KindInvalid {
+		t.Fatalf("start over the context: %v", err)
+	}
+	if n := e.Sessions(); n != 0 {
+		t.Fatalf("a failed start left %d sessions", n)
+	}
+	h, err := e.Generate(context.Background(), GenRequest{Session: "b", Start: true, IDs: []int32{1, 2, 3}, Params: greedyParams(60)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-h.Events()
+	h.Cancel()
+	for range h.Events() {
+	}
+	// 4 layers, the tokens the cache holds fit in one 16-token page each.
+	if n := e.KVPagesInUse(); n != 4 {
+		t.Fatalf("idle session holds %d layer pages, want 4", n)
+	}
+	h, err = e.Submit(context.Background(), Request{Prompt: []int32{1}, Params: greedyParams(200)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, fin := collect(t, h); KindOf(fin.Err) != KindUnavailable || e.KVPagesInUse() != 4 {
+		t.Fatalf("oversized request: %v; session pages after it %d (evicted?)", fin.Err, e.KVPagesInUse())
+	}
+	if _, err := e.Generate(context.Background(), GenRequest{Session: "b", IDs: []int32{}, Params: greedyParams(2)}); KindOf(err) != KindInvalid {
+		t.Fatalf("empty ids: %v", err)
+	}
+}

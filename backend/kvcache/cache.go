@@ -392,6 +392,18 @@ func (s *Sequence) Truncate(n int) {
 	}
 }
 
+// Shrink gives back the pages beyond what the stored tokens use (reserved for a turn that ended early) and
+// the staging area: what an idle sequence needs is its tokens.
+func (s *Sequence) Shrink() {
+	ps := s.pool.cfg.PageSize
+	if keep := (s.len + ps - 1) / ps; keep < len(s.blocks) {
+		s.pool.put(s.blocks[keep:], false)
+		s.blocks = s.blocks[:keep]
+	}
+	s.pool.put(s.staging, true)
+	s.staging = nil
+}
+
 // Fork returns a new sequence, of capacity maxTokens, whose first tokens positions are this sequence's:
 // it shares their pages (no copy; tokens must be a whole number of pages, at most Len()). Shared pages are
 // read-only for both (neither may Truncate below them) and go back to the pool when the last holder

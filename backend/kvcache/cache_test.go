@@ -237,3 +237,28 @@ func TestForkSharesPages(t *testing.T) {
 		t.Fatalf("after both released: %d", got)
 	}
 }
+
+// Shrink keeps the pages of the stored tokens and gives back the rest and the staging.
+func TestShrink(t *testing.T) {
+	p, err := NewPool(cpu.New(), Config{Layers: 2, KVDim: 4, PageSize: 16, DType: compute.KVF16, Offload: []bool{false, true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	s := p.NewSequence(200)
+	if err := s.Reserve(100); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReserveStaging(40); err != nil {
+		t.Fatal(err)
+	}
+	s.Commit(20)
+	s.Shrink()
+	if len(s.Blocks()) != 2 || len(s.StagingBlocks()) != 0 || p.InUse() != 2*2 {
+		t.Fatalf("after shrink: %d blocks, %d staging, %d layer pages in use", len(s.Blocks()), len(s.StagingBlocks()), p.InUse())
+	}
+	s.Release()
+	if p.InUse() != 0 {
+		t.Fatalf("%d in use", p.InUse())
+	}
+}

@@ -75,3 +75,10 @@ func (s *Sequence) Fork(tokens, maxTokens int) (*Sequence, error) {
 	}
 	return &Sequence{Sequence: f}, nil
 }
+
+// Idle readies a sequence to wait between turns: it keeps the cached tokens' pages and gives back the rest
+// (pages reserved for a turn that ended early, the OmniKV staging and selection state).
+func (s *Sequence) Idle() {
+	s.ResetSelection()
+	s.Sequence.Shrink()
+}
