@@ -508,6 +508,8 @@ func (e *Engine) finish(h *Handle, reason sample.FinishReason, err error) {
 	if reason == sample.FinishCancelled && err == nil {
 		e.met.Add(Cancellations, 1)
 	}
+	e.samplers.Put(h.sampler) // no step uses it any more
+	h.sampler = nil
 	h.events <- Event{Done: true, Text: flushed, Reason: reason, Err: err, Stats: h.stats}
 	close(h.events)
 	h.cancel()
