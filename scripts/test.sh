@@ -38,6 +38,10 @@ step "race detector on engine, kvcache, serve, omnikv"
 race_pkgs=$(go list ./backend/engine/... ./backend/kvcache/... ./backend/serve/... ./backend/omnikv/... 2>/dev/null || true)
 [ -z "$race_pkgs" ] || go test -count=1 -race -short $race_pkgs
 
+step "CUDA kernels compiled by NVRTC for sm_80, sm_90 and PTX (no GPU needed; NVRTC from PyPI into .cache/nvrtc)"
+eval "$(scripts/fetch-nvrtc.sh)"
+OMNIKV_NVRTC="$OMNIKV_NVRTC" OMNIKV_CUDA_INCLUDE="$OMNIKV_CUDA_INCLUDE" go test -count=1 ./backend/compute/cuda/
+
 step "bounded fuzzing ($fuzztime each)"
 for target in weights:FuzzGGUF weights:FuzzSafetensors tokenizer:FuzzEncode; do
   pkg=${target%%:*}; fn=${target#*:}
