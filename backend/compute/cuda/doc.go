@@ -6,7 +6,8 @@
 // process on a host without a visible GPU (a c-shared library importing it would kill tritonserver), it does
 // not build against CUDA 13, and it has no fp16/bf16 GEMM (../shared/facts/toolchain.md).
 //
-// So far: NVRTC (nvrtc.go) and the compile check of every kernel (nvrtc_test.go), which runs without a GPU.
-// The device itself (contexts, streams, memory, the ops) is not built yet: a KIND_GPU instance fails to load
-// with "the CUDA device is not built into this library yet".
+// So far: NVRTC (nvrtc.go) and the compile check of every kernel (nvrtc_test.go), which runs without a GPU;
+// and the driver probe (driver.go: dlopen libcuda.so.1, cuInit, the GPU's name, architecture and memory). The
+// device itself (contexts, streams, memory, the ops) is not built yet: a KIND_GPU instance fails to load
+// saying what the host lacks (cgo, the driver, a GPU) or, on a GPU host, that the device is not built yet.
 package cuda
