@@ -89,3 +89,40 @@ func TestTopKOnGPU(t *testing.T) {
 		}
 	}
 }
+
+// The q4_K matvec equals the dequantized weights (weights.DequantizeRow) times x.
+func TestMatvecQ4KOnGPU(t *testing.T) {
+	g := onGPU(t)
+	r := rand.New(rand.NewPCG(11, 12))
+	nOut, k, batch := 33, 512, 2
+	rowBytes := k / 256 * 144
+	w := make([]byte, nOut*rowBytes)
+	for blk := 0; blk < nOut*k/256; blk++ {
+		b := w[blk*144:]
+		binary.LittleEndian.PutUint16(b, weights.F32ToF16(float32(r.Float64()*0.01)))
+		binary.LittleEndian.PutUint16(b[2:], weights.F32ToF16(float32(r.Float64()*0.01)))
+		for i := 4; i < 144; i++ {
+			b[i] = byte(r.IntN(256))
+		}
+	}
+	x := randF32(r, batch*k)
+	want := make([]float32, batch*nOut)
+	row := make([]float32, k)
+	for n := range nOut {
+		if err := weights.DequantizeRow(weights.Q4_K, w[n*rowBytes:(n+1)*rowBytes], row); err != nil {
+			t.Fatal(err)
+		}
+		for b := range batch {
+			s := 0.0
+			for i := range k {
+				s += float64(row[i]) * float64(x[b*k+i])
+			}
+			want[b*nOut+n] = float32(s)
+		}
+	}
+	y := g.put(make([]byte, 4*batch*nOut))
+	if err := g.fn("matvec_q4_k").Launch(Dim3{X: (nOut + 3) / 4}, Dim3{X: 128}, g.put(w), g.put(f32bytes(x)), y, int32(nOut), int32(k), int32(batch)); err != nil {
+		t.Fatal(err)
+	}
+	near(t, "matvec_q4_k", g.getF32(y, batch*nOut), want, 1e-4)
+}
