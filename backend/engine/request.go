@@ -137,10 +137,11 @@ func (e *Engine) turn(ctx context.Context, s *session, req GenRequest) (*Handle,
 		s.seq = e.NewSequence()
 		s.cached = s.cached[:0]
 	}
-	p := commonPrefix(s.cached, full)
-	if p == len(full) {
-		p-- // the last token is fed again: its logits start the answer
-	}
+	// Keep the longest cached prefix, but prefill at least the last token (its logits start the answer) and,
+	// with a windowed OmniKV selector, the window's tokens (their queries score the selection, as they do
+	// for a request that prefills the whole context).
+	p := min(commonPrefix(s.cached, full), len(full)-e.minPrefill())
+	p = max(p, 0)
 	s.seq.Truncate(p)
 	s.cached = s.cached[:p]
 	h, err := e.newHandle(ctx, Request{Prompt: full[p:], Params: req.Params, Logprobs: req.Logprobs, Seq: s.seq, sess: s, ctx: full, user: req.Text, end: req.End})
@@ -158,4 +159,13 @@ func (h *Handle) cancelAll() {
 	for _, k := range h.kids {
 		k.cancel()
 	}
+}
+
+// minPrefill is how many of a context's last tokens a turn or a fork prefills however much is cached: 1, or
+// the observation window of a windowed OmniKV selector.
+func (e *Engine) minPrefill() int {
+	if c := e.model.OmniKV(); c.Enabled && c.Selector.Windowed() {
+		return max(c.Window, 1)
+	}
+	return 1
 }

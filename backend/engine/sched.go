@@ -328,7 +328,7 @@ func (e *Engine) fork(h *Handle, spawned []*Handle) []*Handle {
 		return spawned
 	}
 	ps := e.opt.PageSize
-	shared := (len(h.req.Prompt) - 1) / ps * ps
+	shared := max(len(h.req.Prompt)-e.minPrefill(), 0) / ps * ps
 	for _, k := range h.kids {
 		seq, err := h.seq.Fork(shared, len(k.req.Prompt)+k.req.Params.MaxTokens)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
+	"github.com/omnikv-triton/omnikv-triton/backend/omnikv"
 )
 
 // turnIDs runs one raw session turn and returns its answer.
@@ -163,5 +164,41 @@ func TestSessionEdges(t *testing.T) {
 	}
 	if _, err := e.Generate(context.Background(), GenRequest{Session: "b", IDs: []int32{}, Params: greedyParams(2)}); KindOf(err) != KindInvalid {
 		t.Fatalf("empty ids: %v", err)
+	}
+}
+
+// With a windowed selector (its scores use the last Window queries), a session turn selects as a stateless
+// request over the same context does, although the turn prefills only what its cache lacks; so do the forks
+// of n > 1.
+func TestWindowedSelectorSessionsEqualStateless(t *testing.T) {
+	m := tinyModel(t, false)
+	cfg := omnikv.Config{Enabled: true, FilterLayers: []int{1}, Selector: omnikv.Uniform, Window: 4, Budget: omnikv.Budget{Tokens: 6}}
+	if err := m.SetOmniKV(cfg); err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(m, Options{PageSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	turns := [][]int32{{1, 20, 30, 40, 41, 42, 43, 44, 45}, {50, 60}, {70}}
+	var conv, last []int32
+	for i, turn := range turns {
+		out, fin := turnIDs(t, e, "w", i == 0, turn, 6)
+		if fin.Err != nil {
+			t.Fatal(fin.Err)
+		}
+		conv = append(append(conv, turn...), out...)
+		last = out
+		if fin.Stats.PrefillTokens < cfg.Window {
+			t.Fatalf("turn %d prefilled %d tokens, fewer than the window of %d", i, fin.Stats.PrefillTokens, cfg.Window)
+		}
+	}
+	h, err := e.Generate(context.Background(), GenRequest{IDs: conv[:len(conv)-len(last)], Params: greedyParams(6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := collect(t, h); !slices.Equal(last, want) {
+		t.Fatalf("turn 3 %v, stateless over the conversation %v", last, want)
 	}
 }
