@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute/cpu"
+	"github.com/omnikv-triton/omnikv-triton/backend/internal/testmodel"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
 	"github.com/omnikv-triton/omnikv-triton/backend/omnikv"
 	"github.com/omnikv-triton/omnikv-triton/backend/sample"
@@ -42,24 +43,9 @@ var chatCases = []chatCase{
 	{Name: "cancel", Turns: []chatTurn{{User: "Tell me a long story about a dog.", MaxTokens: 40, CancelAt: 7}, {User: "What is my favourite colour?", MaxTokens: 12}}},
 }
 
-func smolPath(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("OMNIKV_MODEL")
-	if p == "" {
-		p = filepath.Join("..", "..", ".cache", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("default model missing (%v): run scripts/fetch-model.sh", err)
-		}
-		t.Skipf("default model missing (%v)", err)
-	}
-	return p
-}
-
 func smolEngine(t *testing.T, okv bool, opt Options) *Engine {
 	t.Helper()
-	m, err := llama.Load(smolPath(t), cpu.New(), llama.Options{MaxContext: 1024})
+	m, err := llama.Load(testmodel.SmolLM2(t), cpu.New(), llama.Options{MaxContext: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -230,7 +230,6 @@ type Handle struct {
 	fed      int             // prompt tokens already in the cache
 	gen      int             // tokens generated
 	last     int32           // newest token, fed at the next decode step
-	rows0    int64           // the sequence's offload rows fetched before this request (metrics)
 	fault    fault.Point     // faultinject builds: the fault this request's steps inject
 	siblings []*Handle       // n > 1: every other completion (Siblings)
 	finished bool            // the Done event went out (finish runs once)

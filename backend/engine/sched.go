@@ -184,7 +184,6 @@ func (e *Engine) admit(running, waiting []*Handle) ([]*Handle, []*Handle) {
 		waiting = waiting[1:]
 		h.seq, h.tStart = seq, time.Now()
 		h.stats.Queued = h.tStart.Sub(h.t0)
-		h.rows0 = seq.Selection().RowsFetched
 		running = append(running, h)
 	}
 	return running, waiting
@@ -478,10 +477,10 @@ func (e *Engine) finish(h *Handle, reason sample.FinishReason, err error) {
 		flushed = h.text.Flush()
 	}
 	if h.seq != nil {
-		if st := h.seq.Selection(); st.RowsFetched > h.rows0 {
-			rows := st.RowsFetched - h.rows0
-			e.met.Add(RowsFetched, float64(rows))
-			e.met.Add(BytesFetched, float64(rows*st.BytesFetched/max(st.RowsFetched, 1)))
+		// A sequence's OmniKV counters start at its turn (new sequences, forks and idle sessions have none).
+		if st := h.seq.Selection(); st.RowsFetched > 0 {
+			e.met.Add(RowsFetched, float64(st.RowsFetched))
+			e.met.Add(BytesFetched, float64(st.BytesFetched))
 		}
 	}
 	for _, k := range h.kids { // n > 1, ended before its prompt was in the cache: so do the others

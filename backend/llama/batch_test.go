@@ -8,6 +8,7 @@ import (
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
 	"github.com/omnikv-triton/omnikv-triton/backend/compute/cpu"
+	"github.com/omnikv-triton/omnikv-triton/backend/internal/testmodel"
 	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
 	"github.com/omnikv-triton/omnikv-triton/backend/omnikv"
@@ -31,7 +32,7 @@ func TestBatchedDecodeEqualsAlone(t *testing.T) {
 		// values up to float rounding, so a greedy token may flip at a near-tie.
 		t.Skip("batch invariance from one token on holds on the packed path (AVX-512 VNNI); this CPU has none")
 	}
-	m, err := llama.Load(smolModelPath(t), cpu.New(), llama.Options{})
+	m, err := llama.Load(testmodel.SmolLM2(t), cpu.New(), llama.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
 	"github.com/omnikv-triton/omnikv-triton/backend/compute/cpu"
+	"github.com/omnikv-triton/omnikv-triton/backend/internal/testmodel"
 	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
 )
@@ -59,7 +60,7 @@ func TestDecodeStepAllocatesNothing(t *testing.T) {
 // an fp16 KV cache that has room for tokens positions reserved.
 func smolWithSequence(tb testing.TB, tokens int) (*llama.Model, *llama.Sequence) {
 	tb.Helper()
-	m, err := llama.Load(smolModelPath(tb), cpu.New(), llama.Options{})
+	m, err := llama.Load(testmodel.SmolLM2(tb), cpu.New(), llama.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}

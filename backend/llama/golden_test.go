@@ -11,6 +11,7 @@ import (
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
 	"github.com/omnikv-triton/omnikv-triton/backend/compute/cpu"
+	"github.com/omnikv-triton/omnikv-triton/backend/internal/testmodel"
 	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
 	"github.com/omnikv-triton/omnikv-triton/tests/reference/golden"
@@ -24,22 +25,6 @@ import (
 // relTol is the tolerance for float32 math on the same weight values as the reference. The bf16 model's weights
 // are upcast exactly to float32 by the reference too, so the same tolerance applies to it.
 const relTol = 1e-4
-
-// smolModelPath finds the default model: $OMNIKV_MODEL or .cache/models under the module root.
-func smolModelPath(t testing.TB) string {
-	t.Helper()
-	p := os.Getenv("OMNIKV_MODEL")
-	if p == "" {
-		p = filepath.Join("..", "..", ".cache", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("default model missing (%v): run scripts/fetch-model.sh", err)
-		}
-		t.Skipf("default model missing (%v): run scripts/fetch-model.sh", err)
-	}
-	return p
-}
 
 func fileSHA256(t *testing.T, path string) string {
 	t.Helper()
@@ -70,7 +55,7 @@ func readGolden(t *testing.T, name string) *golden.File {
 
 func TestGoldenSmolLM2(t *testing.T) {
 	g := readGolden(t, "smollm2.okvg")
-	path := smolModelPath(t)
+	path := testmodel.SmolLM2(t)
 	if sum := fileSHA256(t, path); sum != g.ModelSHA256 {
 		t.Fatalf("%s has sha256 %s, the golden file was made from %s", path, sum, g.ModelSHA256)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute/cpu"
+	"github.com/omnikv-triton/omnikv-triton/backend/internal/testmodel"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
 )
 
@@ -20,7 +21,7 @@ func TestPackedWeightsReleaseFilePages(t *testing.T) {
 	if !cpu.PacksWeights() {
 		t.Skip("this CPU does not repack weights")
 	}
-	path := smolModelPath(t)
+	path := testmodel.SmolLM2(t)
 	m, seq := smolWithSequence(t, 8)
 	if _, err := m.Forward(m.MustState(4, 1), []llama.Step{{Seq: seq, Tokens: []int32{1, 42, 7}}}); err != nil {
 		t.Fatal(err)

@@ -10,24 +10,16 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/internal/testmodel"
 )
 
 // smolConfig builds a model directory holding a link to the default model and returns its config.
 func smolConfig(t *testing.T, mode string, params map[string]string) Config {
 	t.Helper()
-	model := os.Getenv("OMNIKV_MODEL")
-	if model == "" {
-		model = filepath.Join("..", "..", ".cache", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
-	}
-	abs, err := filepath.Abs(model)
-	if err == nil {
-		_, err = os.Stat(abs)
-	}
+	abs, err := filepath.Abs(testmodel.SmolLM2(t))
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("default model missing (%v): run scripts/fetch-model.sh", err)
-		}
-		t.Skipf("default model missing (%v)", err)
+		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "1"), 0o755); err != nil {

@@ -7,24 +7,6 @@ import (
 	"testing"
 )
 
-// modelPath returns the SmolLM2 GGUF used by the real-model tests: $OMNIKV_MODEL or
-// <repo>/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf. Missing, the test fails when $CI is set and
-// skips otherwise.
-func modelPath(t testing.TB) string {
-	t.Helper()
-	p := os.Getenv("OMNIKV_MODEL")
-	if p == "" {
-		p = filepath.Join("..", "..", ".cache", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("model not found (CI is set): %v; run the setup script or set OMNIKV_MODEL", err)
-		}
-		t.Skipf("model not found: %v; set OMNIKV_MODEL or run the setup script to place it", err)
-	}
-	return p
-}
-
 // writeTemp writes b to a new file named name in a test temp dir and returns its path.
 func writeTemp(t testing.TB, name string, b []byte) string {
 	t.Helper()

@@ -5,12 +5,14 @@ import (
 	"math"
 	"runtime"
 	"testing"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/internal/testmodel"
 )
 
 // TestSmolLM2 reads the real SmolLM2-135M-Instruct Q4_1 GGUF: every tensor with its type and shape, and
 // the metadata the model loader relies on.
 func TestSmolLM2(t *testing.T) {
-	s, err := Open(modelPath(t))
+	s, err := Open(testmodel.SmolLM2(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +129,7 @@ func TestSmolLM2(t *testing.T) {
 // TestOpenDoesNotReadData opens the 98 MB model: the Go heap must grow by a few MB at most (the
 // tokenizer metadata), because tensor data stays mapped, not read.
 func TestOpenDoesNotReadData(t *testing.T) {
-	path := modelPath(t)
+	path := testmodel.SmolLM2(t)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -154,7 +156,7 @@ func TestOpenDoesNotReadData(t *testing.T) {
 }
 
 func BenchmarkOpenSmolLM2(b *testing.B) {
-	path := modelPath(b)
+	path := testmodel.SmolLM2(b)
 	for b.Loop() {
 		s, err := Open(path)
 		if err != nil {

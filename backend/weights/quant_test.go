@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/omnikv-triton/omnikv-triton/backend/internal/testmodel"
 )
 
 // goldenRecord is one case of testdata/quant_golden.bin, written by testdata/gen_quant_golden.py with
@@ -145,7 +147,7 @@ func TestQuantizeGolden(t *testing.T) {
 
 // The model rows in the golden file must be the bytes the reader finds in the real model.
 func TestGoldenRowsMatchModel(t *testing.T) {
-	s, err := Open(modelPath(t))
+	s, err := Open(testmodel.SmolLM2(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/omnikv-triton/omnikv-triton/backend/internal/testmodel"
 	"github.com/omnikv-triton/omnikv-triton/backend/weights"
 )
 
@@ -132,7 +133,7 @@ func TestTile4x3(t *testing.T) {
 // TestMatmulRealModel runs matmul on tensors of the default model (Q4_1 and Q8_0 as stored) against the
 // float64 reference.
 func TestMatmulRealModel(t *testing.T) {
-	path := modelPath(t)
+	path := testmodel.SmolLM2(t)
 	set, err := weights.Open(path)
 	if err != nil {
 		t.Fatalf("open %s: %v", path, err)

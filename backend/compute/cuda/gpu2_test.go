@@ -12,19 +12,25 @@ import (
 	"github.com/omnikv-triton/omnikv-triton/backend/weights"
 )
 
-// The q4_1 small-batch matvec equals the dequantized weights times x (weights.DequantizeRow, bit-exact with
-// GGML, is the reference).
-func TestMatvecQ4_1OnGPU(t *testing.T) {
+// The quantized small-batch matvecs equal the dequantized weights (weights.DequantizeRow, bit-exact with
+// GGML) times x.
+func TestMatvecQ4_1OnGPU(t *testing.T) { testMatvecOnGPU(t, "matvec_q4_1", weights.Q4_1, 67, 576, 3) }
+func TestMatvecQ4KOnGPU(t *testing.T)  { testMatvecOnGPU(t, "matvec_q4_k", weights.Q4_K, 33, 512, 2) }
+
+// testMatvecOnGPU fills random blocks of type dt (scales small and positive, the rest random bytes) and
+// compares the kernel with a float64 product over the dequantized rows.
+func testMatvecOnGPU(t *testing.T, kernel string, dt weights.DType, nOut, k, batch int) {
 	g := onGPU(t)
-	r := rand.New(rand.NewPCG(7, 8))
-	nOut, k, batch := 67, 576, 3
-	rowBytes := k / 32 * 20
+	r := rand.New(rand.NewPCG(uint64(dt), 8))
+	layout := map[weights.DType][2]int{weights.Q4_1: {32, 20}, weights.Q4_K: {256, 144}}[dt] // elements, bytes per block
+	blockElems, blockBytes := layout[0], layout[1]
+	rowBytes := k / blockElems * blockBytes
 	w := make([]byte, nOut*rowBytes)
-	for blk := 0; blk < nOut*k/32; blk++ {
-		b := w[blk*20:]
-		binary.LittleEndian.PutUint16(b, weights.F32ToF16(float32(r.Float64()*0.02)))
-		binary.LittleEndian.PutUint16(b[2:], weights.F32ToF16(float32(r.Float64()*0.1-0.05)))
-		for i := 4; i < 20; i++ {
+	for blk := 0; blk < nOut*k/blockElems; blk++ {
+		b := w[blk*blockBytes:]
+		binary.LittleEndian.PutUint16(b, weights.F32ToF16(float32(r.Float64()*0.01)))
+		binary.LittleEndian.PutUint16(b[2:], weights.F32ToF16(float32(r.Float64()*0.02-0.01)))
+		for i := 4; i < blockBytes; i++ {
 			b[i] = byte(r.IntN(256))
 		}
 	}
@@ -32,7 +38,7 @@ func TestMatvecQ4_1OnGPU(t *testing.T) {
 	want := make([]float32, batch*nOut)
 	row := make([]float32, k)
 	for n := range nOut {
-		if err := weights.DequantizeRow(weights.Q4_1, w[n*rowBytes:(n+1)*rowBytes], row); err != nil {
+		if err := weights.DequantizeRow(dt, w[n*rowBytes:(n+1)*rowBytes], row); err != nil {
 			t.Fatal(err)
 		}
 		for b := range batch {
@@ -44,10 +50,10 @@ func TestMatvecQ4_1OnGPU(t *testing.T) {
 		}
 	}
 	y := g.put(make([]byte, 4*batch*nOut))
-	if err := g.fn("matvec_q4_1").Launch(Dim3{X: (nOut + 3) / 4}, Dim3{X: 128}, g.put(w), g.put(f32bytes(x)), y, int32(nOut), int32(k), int32(batch)); err != nil {
+	if err := g.fn(kernel).Launch(Dim3{X: (nOut + 3) / 4}, Dim3{X: 128}, g.put(w), g.put(f32bytes(x)), y, int32(nOut), int32(k), int32(batch)); err != nil {
 		t.Fatal(err)
 	}
-	near(t, "matvec_q4_1", g.getF32(y, batch*nOut), want, 1e-4)
+	near(t, kernel, g.getF32(y, batch*nOut), want, 1e-4)
 }
 
 // topk_radix picks the k largest scores per sequence, ties to the lower index, in index order.
@@ -88,41 +94,4 @@ func TestTopKOnGPU(t *testing.T) {
 			}
 		}
 	}
-}
-
-// The q4_K matvec equals the dequantized weights (weights.DequantizeRow) times x.
-func TestMatvecQ4KOnGPU(t *testing.T) {
-	g := onGPU(t)
-	r := rand.New(rand.NewPCG(11, 12))
-	nOut, k, batch := 33, 512, 2
-	rowBytes := k / 256 * 144
-	w := make([]byte, nOut*rowBytes)
-	for blk := 0; blk < nOut*k/256; blk++ {
-		b := w[blk*144:]
-		binary.LittleEndian.PutUint16(b, weights.F32ToF16(float32(r.Float64()*0.01)))
-		binary.LittleEndian.PutUint16(b[2:], weights.F32ToF16(float32(r.Float64()*0.01)))
-		for i := 4; i < 144; i++ {
-			b[i] = byte(r.IntN(256))
-		}
-	}
-	x := randF32(r, batch*k)
-	want := make([]float32, batch*nOut)
-	row := make([]float32, k)
-	for n := range nOut {
-		if err := weights.DequantizeRow(weights.Q4_K, w[n*rowBytes:(n+1)*rowBytes], row); err != nil {
-			t.Fatal(err)
-		}
-		for b := range batch {
-			s := 0.0
-			for i := range k {
-				s += float64(row[i]) * float64(x[b*k+i])
-			}
-			want[b*nOut+n] = float32(s)
-		}
-	}
-	y := g.put(make([]byte, 4*batch*nOut))
-	if err := g.fn("matvec_q4_k").Launch(Dim3{X: (nOut + 3) / 4}, Dim3{X: 128}, g.put(w), g.put(f32bytes(x)), y, int32(nOut), int32(k), int32(batch)); err != nil {
-		t.Fatal(err)
-	}
-	near(t, "matvec_q4_k", g.getF32(y, batch*nOut), want, 1e-4)
 }
