@@ -1,9 +1,13 @@
 package tokenizer
 
 import (
+	"errors"
 	"fmt"
 	"strings"
-	"unicode"
+	"sync"
+	"time"
+
+	"github.com/ardanlabs/jinja"
 )
 
 // Message is one chat turn.
@@ -12,117 +16,205 @@ type Message struct {
 	Content string
 }
 
-// chatStyle is a chat template family recognised from the template text.
-type chatStyle int
+// ChatOptions are the settings of one rendering of the chat template.
+type ChatOptions struct {
+	// AddGenerationPrompt appends what opens the assistant's turn (the template's add_generation_prompt).
+	AddGenerationPrompt bool
+	// Vars are further template variables, as keyword arguments of Hugging Face's apply_chat_template
+	// (e.g. "date_string"); they override the defaults below.
+	Vars map[string]any
+}
 
-const (
-	chatUnknown chatStyle = iota
-	chatML                // <|im_start|>role\ncontent<|im_end|>\n (SmolLM2)
-	chatLlama3            // <|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>
-)
+// chatCache holds a template compiled once, on first use (a template that does not parse is reported by
+// every rendering, not when the model loads: a model without a usable template still serves raw text).
+type chatCache struct {
+	src  string
+	once sync.Once
+	tmpl *jinja.Template
+	err  error
+}
 
-// recogniseChat identifies the template and, for ChatML, the default system prompt it inserts when the first
-// message is not a system message ("" when it inserts none).
-func recogniseChat(tmpl string) (chatStyle, string) {
-	switch {
-	case strings.Contains(tmpl, "<|im_start|>") && strings.Contains(tmpl, "<|im_end|>"):
-		sys := ""
-		if strings.Contains(tmpl, "messages[0]['role'] != 'system'") {
-			const open = "<|im_start|>system"
-			if i := strings.Index(tmpl, open); i >= 0 {
-				rest := tmpl[i+len(open):]
-				rest = strings.TrimPrefix(strings.TrimPrefix(rest, "\n"), `\n`)
-				if j := strings.Index(rest, "<|im_end|>"); j >= 0 && !strings.ContainsAny(rest[:j], "'\"{}") {
-					sys = rest[:j]
-				}
+func (c *chatCache) compiled() (*jinja.Template, error) {
+	c.once.Do(func() {
+		c.tmpl, c.err = jinja.Compile(c.src)
+		if c.err != nil {
+			c.err = fmt.Errorf("chat template: does not parse: %w", c.err)
+		}
+	})
+	return c.tmpl, c.err
+}
+
+// ChatTemplate is the jinja chat template the model ships ("" when none).
+func (t *Tokenizer) ChatTemplate() string { return t.chatTemplate }
+
+// HasChatTemplate reports whether the model carries a chat template.
+func (t *Tokenizer) HasChatTemplate() bool { return t.chatTemplate != "" }
+
+// SetChatTemplate replaces the chat template (e.g. one read from a separate chat_template.jinja). Not safe
+// while other goroutines render with t.
+func (t *Tokenizer) SetChatTemplate(s string) {
+	t.chatTemplate = s
+	t.chat = &chatCache{src: s}
+}
+
+// ApplyChat renders msgs with the model's jinja chat template as Hugging Face's
+// apply_chat_template(msgs, tokenize=False, add_generation_prompt=addGenerationPrompt) renders them.
+func (t *Tokenizer) ApplyChat(msgs []Message, addGenerationPrompt bool) (string, error) {
+	return t.RenderChat(msgs, ChatOptions{AddGenerationPrompt: addGenerationPrompt})
+}
+
+// RenderChat renders msgs with the model's chat template. The template sees what transformers gives it:
+// messages (a list of {role, content}), add_generation_prompt, tools (none), the vocabulary's special
+// tokens (bos_token, eos_token, unk_token, pad_token, where the model has them), raise_exception (an error
+// carrying the template's message) and strftime_now, then o.Vars. Errors name the cause and, where known,
+// the template line: "chat template: <message> at line N".
+func (t *Tokenizer) RenderChat(msgs []Message, o ChatOptions) (string, error) {
+	c := t.chat
+	if c == nil || c.src != t.chatTemplate { // a Tokenizer built without SetChatTemplate
+		c = &chatCache{src: t.chatTemplate}
+	}
+	if c.src == "" {
+		return "", fmt.Errorf("chat template: the model has none")
+	}
+	tmpl, err := c.compiled()
+	if err != nil {
+		return "", err
+	}
+	list := make([]any, len(msgs))
+	for i, m := range msgs {
+		list[i] = map[string]any{"role": m.Role, "content": m.Content}
+	}
+	vars := map[string]any{
+		"messages":              list,
+		"add_generation_prompt": o.AddGenerationPrompt,
+		"tools":                 nil,
+		"documents":             nil,
+	}
+	for name, id := range map[string]int32{"bos_token": t.bos, "eos_token": t.eos, "unk_token": t.unk, "pad_token": t.pad} {
+		if s := t.TokenString(id); s != "" {
+			vars[name] = s
+		}
+	}
+	data := make(map[string]jinja.Value, len(vars)+len(o.Vars)+2)
+	for k, v := range vars {
+		data[k] = jinja.FromGoValue(v)
+	}
+	data["raise_exception"] = jinja.NewCallable("raise_exception", raiseException)
+	data["strftime_now"] = jinja.NewCallable("strftime_now", strftimeNow)
+	for k, v := range o.Vars {
+		data[k] = jinja.FromGoValue(v)
+	}
+	out, err := tmpl.RenderValues(data)
+	if err != nil {
+		var r *raised
+		if errors.As(err, &r) {
+			if n := lineOf(c.src, r.msg); n > 0 {
+				return "", fmt.Errorf("chat template: %s (raise_exception at line %d)", r.msg, n)
+			}
+			return "", fmt.Errorf("chat template: %s (raise_exception)", r.msg)
+		}
+		return "", fmt.Errorf("chat template: %w", err)
+	}
+	return out, nil
+}
+
+// raised is the error of the template's raise_exception(message).
+type raised struct{ msg string }
+
+func (r *raised) Error() string { return r.msg }
+
+func raiseException(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
+	if len(args) == 0 {
+		return jinja.Undefined(), &raised{msg: "raise_exception called without a message"}
+	}
+	if args[0].IsString() {
+		return jinja.Undefined(), &raised{msg: args[0].AsString()}
+	}
+	return jinja.Undefined(), &raised{msg: args[0].String()}
+}
+
+// lineOf returns the 1-based line of the first occurrence of s in src, or 0.
+func lineOf(src, s string) int {
+	i := strings.Index(src, s)
+	if i < 0 || s == "" {
+		return 0
+	}
+	return strings.Count(src[:i], "\n") + 1
+}
+
+// chatNow is the clock of strftime_now (tests replace it).
+var chatNow = time.Now
+
+// strftimeNow is transformers' strftime_now(format): the local time formatted with Python's strftime codes
+// (%d %m %Y %y %H %M %S %I %p %b %B %a %A %j %e %Z %%, and %-d style unpadded forms).
+func strftimeNow(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
+	if len(args) != 1 || !args[0].IsString() {
+		return jinja.Undefined(), fmt.Errorf("strftime_now: want one format string")
+	}
+	return jinja.NewString(strftime(chatNow(), args[0].AsString())), nil
+}
+
+func strftime(tm time.Time, format string) string {
+	var sb strings.Builder
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' || i+1 == len(format) {
+			sb.WriteByte(format[i])
+			continue
+		}
+		i++
+		unpadded := format[i] == '-' && i+1 < len(format)
+		if unpadded {
+			i++
+		}
+		num := func(v, width int) {
+			if unpadded {
+				fmt.Fprintf(&sb, "%d", v)
+			} else {
+				fmt.Fprintf(&sb, "%0*d", width, v)
 			}
 		}
-		return chatML, sys
-	case strings.Contains(tmpl, "<|start_header_id|>") && strings.Contains(tmpl, "<|eot_id|>") &&
-		strings.Contains(tmpl, "message['content'] | trim") && !strings.Contains(tmpl, "Cutting Knowledge"):
-		return chatLlama3, ""
-	}
-	return chatUnknown, ""
-}
-
-// ApplyChat renders messages with the model's chat template, as its jinja template renders them: ChatML
-// (SmolLM2, which inserts its default system prompt when the first message is not a system message) or
-// Llama-3 (BOS first, each content trimmed). The template is recognised by its text; any other template is an
-// error. addGenerationPrompt appends the header that opens the assistant's turn.
-func (t *Tokenizer) ApplyChat(msgs []Message, addGenerationPrompt bool) (string, error) {
-	if t.chatTemplate == "" {
-		return "", fmt.Errorf("tokenizer: apply chat: the model has no chat template")
-	}
-	style, sys := recogniseChat(t.chatTemplate)
-	var sb strings.Builder
-	switch style {
-	case chatML:
-		if len(msgs) > 0 && sys != "" && msgs[0].Role != "system" {
-			sb.WriteString("<|im_start|>system\n" + sys + "<|im_end|>\n")
-		}
-	case chatLlama3:
-		if len(msgs) > 0 {
-			sb.WriteString(t.TokenString(t.bos))
-		}
-	}
-	switch style {
-	case chatML, chatLlama3:
-		t.renderTurns(&sb, style, msgs, addGenerationPrompt)
-	default:
-		head := t.chatTemplate
-		if len(head) > 60 {
-			head = head[:60] + "..."
-		}
-		return "", fmt.Errorf("tokenizer: apply chat: unrecognised chat template %q (supported: ChatML as SmolLM2, Llama-3)", head)
-	}
-	return sb.String(), nil
-}
-
-// pyStrip is Python's str.strip() (jinja's trim filter): Unicode whitespace plus the separators \x1c-\x1f.
-func pyStrip(s string) string {
-	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || r >= 0x1c && r <= 0x1f })
-}
-
-// ContinueChat renders the text that follows an assistant answer ended by the model's end-of-turn token,
-// for a conversation that goes on with msgs: what ApplyChat would render after that point, for sessions
-// whose earlier turns are already in the KV cache. (ChatML: the newline after <|im_end|>, then each message;
-// Llama-3: each message.)
-func (t *Tokenizer) ContinueChat(msgs []Message, addGenerationPrompt bool) (string, error) {
-	if t.chatTemplate == "" {
-		return "", fmt.Errorf("tokenizer: continue chat: the model has no chat template")
-	}
-	style, _ := recogniseChat(t.chatTemplate)
-	var sb strings.Builder
-	switch style {
-	case chatML:
-		sb.WriteString("\n") // after the <|im_end|> that ended the answer
-		t.renderTurns(&sb, style, msgs, addGenerationPrompt)
-	case chatLlama3:
-		t.renderTurns(&sb, style, msgs, addGenerationPrompt)
-	default:
-		return t.ApplyChat(msgs, addGenerationPrompt) // reports the unrecognised template
-	}
-	return sb.String(), nil
-}
-
-// renderTurns writes each message in the template's turn format, then the assistant header when asked (or,
-// for Llama-3 templates without add_generation_prompt, always).
-func (t *Tokenizer) renderTurns(sb *strings.Builder, style chatStyle, msgs []Message, addGenerationPrompt bool) {
-	switch style {
-	case chatML:
-		for _, m := range msgs {
-			sb.WriteString("<|im_start|>" + m.Role + "\n" + m.Content + "<|im_end|>\n")
-		}
-		if addGenerationPrompt {
-			sb.WriteString("<|im_start|>assistant\n")
-		}
-	case chatLlama3:
-		for _, m := range msgs {
-			sb.WriteString("<|start_header_id|>" + m.Role + "<|end_header_id|>\n\n" + pyStrip(m.Content) + "<|eot_id|>")
-		}
-		// Some Llama-3 templates always open the assistant turn; the official one asks add_generation_prompt.
-		if addGenerationPrompt || !strings.Contains(t.chatTemplate, "add_generation_prompt") {
-			sb.WriteString("<|start_header_id|>assistant<|end_header_id|>\n\n")
+		switch format[i] {
+		case 'd':
+			num(tm.Day(), 2)
+		case 'e':
+			fmt.Fprintf(&sb, "%2d", tm.Day())
+		case 'm':
+			num(int(tm.Month()), 2)
+		case 'Y':
+			num(tm.Year(), 4)
+		case 'y':
+			num(tm.Year()%100, 2)
+		case 'H':
+			num(tm.Hour(), 2)
+		case 'I':
+			num((tm.Hour()+11)%12+1, 2)
+		case 'M':
+			num(tm.Minute(), 2)
+		case 'S':
+			num(tm.Second(), 2)
+		case 'j':
+			num(tm.YearDay(), 3)
+		case 'p':
+			sb.WriteString(tm.Format("PM"))
+		case 'b':
+			sb.WriteString(tm.Format("Jan"))
+		case 'B':
+			sb.WriteString(tm.Format("January"))
+		case 'a':
+			sb.WriteString(tm.Format("Mon"))
+		case 'A':
+			sb.WriteString(tm.Format("Monday"))
+		case 'Z':
+			sb.WriteString(tm.Format("MST"))
+		case '%':
+			sb.WriteByte('%')
+		default:
+			sb.WriteByte('%')
+			if unpadded {
+				sb.WriteByte('-')
+			}
+			sb.WriteByte(format[i])
 		}
 	}
+	return sb.String()
 }

@@ -4,7 +4,7 @@
 // special/added tokens; streaming decode that never splits a UTF-8 character; and the chat templates of the
 // supported model families (ChatML as SmolLM2 renders it, Llama-3), recognised from the template text.
 //
-// The package is a leaf: it imports no other project package. Encode output equals Hugging Face tokenizers /
+// The package imports no other project package. Encode output equals Hugging Face tokenizers /
 // transformers ids exactly on the committed corpus (tests/reference/tokenizer).
 //
 // A Tokenizer is immutable after construction except for its word cache, and safe for concurrent use.

@@ -115,7 +115,7 @@ func FromGGUF(v GGUFVocab) (*Tokenizer, error) {
 	if v.AddEOS && t.eos >= 0 {
 		t.suffix = []int32{t.eos}
 	}
-	t.chatTemplate = v.ChatTemplate
+	t.SetChatTemplate(v.ChatTemplate)
 	t.finish()
 	if t.kind == SentencePiece && t.types != nil {
 		for b, id := range t.byteIDs {

@@ -179,7 +179,7 @@ func (t *Tokenizer) hfConfig(raw []byte) error {
 	if len(c.ChatTemplate) > 0 && string(c.ChatTemplate) != "null" {
 		var s string
 		if err := json.Unmarshal(c.ChatTemplate, &s); err == nil {
-			t.chatTemplate = s
+			t.SetChatTemplate(s)
 			return nil
 		}
 		var named []struct{ Name, Template string }
@@ -188,7 +188,7 @@ func (t *Tokenizer) hfConfig(raw []byte) error {
 		}
 		for _, nt := range named {
 			if nt.Name == "default" || t.chatTemplate == "" {
-				t.chatTemplate = nt.Template
+				t.SetChatTemplate(nt.Template)
 			}
 		}
 	}

@@ -54,7 +54,8 @@ type Tokenizer struct {
 	eosIDs             []int32 // ids that end generation
 	prefix, suffix     []int32 // added around the text when Encode's addSpecial is set
 
-	chatTemplate string
+	chatTemplate string     // the jinja chat template ("" when none)
+	chat         *chatCache // chatTemplate compiled on first use (SetChatTemplate)
 	cache        wordCache
 }
 
@@ -92,12 +93,6 @@ func (t *Tokenizer) TokenID(tok string) (int32, bool) {
 	id, ok := t.vocab[tok]
 	return id, ok
 }
-
-// ChatTemplate is the jinja chat template the model ships ("" when none).
-func (t *Tokenizer) ChatTemplate() string { return t.chatTemplate }
-
-// SetChatTemplate replaces the chat template (e.g. one read from a separate chat_template.jinja).
-func (t *Tokenizer) SetChatTemplate(s string) { t.chatTemplate = s }
 
 // Encode turns text into token ids. Added and special tokens written in the text (e.g. "<|im_start|>") are
 // matched first, longest first, and become their ids; the rest is normalized, pre-tokenized and merged. With

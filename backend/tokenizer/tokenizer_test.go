@@ -115,16 +115,27 @@ func TestStreamDecoder(t *testing.T) {
 
 func TestApplyChatErrors(t *testing.T) {
 	tok := tinyByteLevel(t)
-	if _, err := tok.ApplyChat([]Message{{"user", "hi"}}, true); err == nil || !strings.Contains(err.Error(), "unrecognised chat template") {
-		t.Errorf("unknown template: err = %v", err)
+	cases := []struct{ name, tmpl, want string }{
+		{"no template", "", "chat template: the model has none"},
+		{"does not parse", "{% for m in messages %}\n{{ m.content }", "chat template: does not parse"},
+		{"unclosed block", "a\n{% if add_generation_prompt %}\nb", "chat template: does not parse"},
+		{"raises", "{{ bos_token }}\n{% if messages[0].role != 'user' %}\n{{ raise_exception('first must be user') }}{% endif %}",
+			"chat template: first must be user (raise_exception at line 3)"},
+		{"unknown filter", "{{ messages | nosuchfilter }}", `chat template: unknown filter "nosuchfilter"`},
 	}
-	tok.SetChatTemplate("")
-	if _, err := tok.ApplyChat([]Message{{"user", "hi"}}, true); err == nil {
-		t.Error("no template: want error")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tok.SetChatTemplate(c.tmpl)
+			_, err := tok.ApplyChat([]Message{{"system", "hi"}}, true)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, c.want)
+			}
+		})
 	}
+	// A template without add_generation_prompt renders what it renders (no prompt is made up).
 	tok.SetChatTemplate("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}")
 	got, err := tok.ApplyChat([]Message{{"user", "hi"}}, true)
-	if want := "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"; err != nil || got != want {
+	if want := "<|im_start|>user\nhi<|im_end|>\n"; err != nil || got != want {
 		t.Errorf("plain ChatML = %q, %v; want %q", got, err, want)
 	}
 }
@@ -244,7 +255,7 @@ func TestLongWord(t *testing.T) {
 func TestApplyChatVariants(t *testing.T) {
 	const official = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
 	const smol = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-	user := []Message{{"user", " hi\x1f\n"}}
+	user := []Message{{"user", " hi\u00a0\n"}}
 	cases := []struct {
 		name, tmpl string
 		msgs       []Message
