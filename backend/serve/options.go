@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -14,8 +15,9 @@ import (
 	"github.com/omnikv-triton/omnikv-triton/backend/omnikv"
 )
 
-// GenOptions are the generation models' settings, read from config.pbtxt `parameters` and checked at model
-// load: a bad value fails the load with an error naming the key.
+// GenOptions are the generation models' settings, read from config.pbtxt `parameters` (the table genParams
+// in params.go defines the keys, defaults and checks) at model load: a bad value fails the load with an error
+// naming the key.
 type GenOptions struct {
 	Weights       string          // absolute path of the model file or directory (inside the model directory)
 	KVDType       compute.KVDType // kv_dtype: fp16 (default) or fp32
@@ -36,152 +38,45 @@ type GenOptions struct {
 	OmniKV                                       omnikv.Config // omnikv, filter_layers, wait_layers, selector, budget, window
 }
 
-// genKeys lists every key the generation modes read (others are rejected, so that a typo fails the load).
-var genKeys = []string{"mode", "weights", "kv_dtype", "max_context", "max_sequences", "max_tokens_cap",
-	"default_max_tokens", "step_tokens", "chat_template", "session_idle_timeout_s", "omnikv", "filter_layers",
-	"wait_layers", "selector", "budget", "window", "max_sessions", "queue_timeout_s", "kv_resident_budget",
-	"kv_offload_budget", "kv_free_watermark"}
-
-// ParseGenOptions reads and validates the generation parameters of cfg. The OmniKV filter layers are checked
-// against the model's depth later, when the model is loaded.
+// ParseGenOptions reads and validates the generation parameters of cfg with the table genParams (params.go):
+// every key must be one of it; each value, or the key's default, goes through its row's parser. The OmniKV
+// filter layers are checked against the model's depth later, when the model is loaded.
 func ParseGenOptions(cfg Config) (GenOptions, error) {
-	o := GenOptions{KVDType: compute.KVF16, MaxSequences: 32, MaxTokensCap: 4096, DefaultTokens: 256, StepTokens: 256, SessionIdle: 600 * time.Second,
-		MaxSessions: 256, QueueTimeout: 30 * time.Second, FreeWatermark: 64 << 20}
-	bad := func(key, format string, a ...any) error {
-		return Errorf(CodeInvalidArg, "model %q: parameter %s: %s", cfg.Name, key, fmt.Sprintf(format, a...))
+	var o GenOptions
+	bad := func(key string, err error) error {
+		return Errorf(CodeInvalidArg, "model %q: parameter %s: %w", cfg.Name, key, err)
 	}
 	for k := range cfg.Params {
-		if !slices.Contains(genKeys, k) {
-			return o, bad(k, "unknown key (known: %s)", strings.Join(genKeys, ", "))
+		if !slices.ContainsFunc(genParams, func(p ConfigParam) bool { return p.Key == k }) {
+			keys := make([]string, len(genParams))
+			for i, p := range genParams {
+				keys[i] = p.Key
+			}
+			return o, bad(k, fmt.Errorf("unknown key (known: %s)", strings.Join(keys, ", ")))
 		}
 	}
-	get := func(key string) (string, bool) {
-		v, ok := cfg.Params[key]
-		return strings.TrimSpace(v), ok && strings.TrimSpace(v) != ""
-	}
-	intIn := func(key string, dst *int, lo, hi int) error {
-		v, ok := get(key)
-		if !ok {
-			return nil
+	for _, p := range genParams {
+		v := strings.TrimSpace(cfg.Params[p.Key])
+		if v == "" && p.Required != "" {
+			return o, bad(p.Key, errors.New(p.Required))
 		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < lo || n > hi {
-			return bad(key, "%q is not an integer in [%d, %d]", v, lo, hi)
+		if v == "" {
+			v = p.Default
 		}
-		*dst = n
-		return nil
-	}
-	boolOf := func(key string, dst *bool) error {
-		v, ok := get(key)
-		if !ok {
-			return nil
+		if v == "" {
+			continue
 		}
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return bad(key, "%q is not true or false", v)
-		}
-		*dst = b
-		return nil
-	}
-	w, ok := get("weights")
-	if !ok {
-		return o, bad("weights", "missing: the model file (.gguf) or Hugging Face directory, relative to the model directory")
-	}
-	path, err := insideDir(cfg.RepositoryDir, w)
-	if err != nil {
-		return o, bad("weights", "%v", err)
-	}
-	if _, err := os.Stat(path); err != nil {
-		return o, bad("weights", "%v", err)
-	}
-	o.Weights = path
-	if v, ok := get("kv_dtype"); ok {
-		if o.KVDType, err = compute.ParseKVDType(v); err != nil {
-			return o, bad("kv_dtype", "%v", err)
+		if err := p.set(&o, v, cfg); err != nil {
+			return o, bad(p.Key, err)
 		}
 	}
-	for _, e := range []error{
-		intIn("max_context", &o.MaxContext, 1, 1<<22),
-		intIn("max_sequences", &o.MaxSequences, 1, 4096),
-		intIn("max_tokens_cap", &o.MaxTokensCap, 1, 1<<22),
-		intIn("default_max_tokens", &o.DefaultTokens, 1, 1<<22),
-		intIn("step_tokens", &o.StepTokens, 1, 1<<16),
-		intIn("max_sessions", &o.MaxSessions, 1, 1<<20),
-		boolOf("chat_template", &o.ChatTemplate),
-	} {
-		if e != nil {
-			return o, e
-		}
-	}
-	if _, set := get("default_max_tokens"); !set {
+	if strings.TrimSpace(cfg.Params["default_max_tokens"]) == "" {
 		o.DefaultTokens = min(o.DefaultTokens, o.MaxTokensCap)
 	}
 	if o.DefaultTokens > o.MaxTokensCap {
-		return o, bad("default_max_tokens", "%d exceeds max_tokens_cap %d", o.DefaultTokens, o.MaxTokensCap)
-	}
-	for key, dst := range map[string]*time.Duration{"session_idle_timeout_s": &o.SessionIdle, "queue_timeout_s": &o.QueueTimeout} {
-		if v, ok := get(key); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || !(f > 0 && f <= 7*24*3600) {
-				return o, bad(key, "%q is not a number of seconds in (0, 604800]", v)
-			}
-			*dst = time.Duration(f * float64(time.Second))
-		}
-	}
-	for key, dst := range map[string]*int64{"kv_resident_budget": &o.ResidentBudget, "kv_offload_budget": &o.OffloadBudget, "kv_free_watermark": &o.FreeWatermark} {
-		if v, ok := get(key); ok {
-			if *dst, err = ParseBytes(v); err != nil {
-				return o, bad(key, "%v", err)
-			}
-		}
-	}
-	if o.OmniKV, err = parseOmniKV(get); err != nil {
-		return o, Errorf(CodeInvalidArg, "model %q: %w", cfg.Name, err)
+		return o, bad("default_max_tokens", fmt.Errorf("%d exceeds max_tokens_cap %d", o.DefaultTokens, o.MaxTokensCap))
 	}
 	return o, nil
-}
-
-// parseOmniKV reads the OmniKV keys; without "omnikv: true" the model is dense.
-func parseOmniKV(get func(string) (string, bool)) (omnikv.Config, error) {
-	var c omnikv.Config
-	on, ok := get("omnikv")
-	if !ok {
-		return c, nil
-	}
-	enabled, err := strconv.ParseBool(on)
-	if err != nil {
-		return c, fmt.Errorf("parameter omnikv: %q is not true or false", on)
-	}
-	if !enabled {
-		return c, nil
-	}
-	c = omnikv.DefaultConfig(30)
-	c.FilterLayers = nil // from the model's depth at load, unless given
-	if v, ok := get("filter_layers"); ok {
-		if c.FilterLayers, err = omnikv.ParseLayers(v); err != nil {
-			return c, fmt.Errorf("parameter filter_layers: %w", err)
-		}
-	}
-	if v, ok := get("selector"); ok {
-		if c.Selector, err = omnikv.ParseSelector(v); err != nil {
-			return c, fmt.Errorf("parameter selector: %w", err)
-		}
-	}
-	if v, ok := get("budget"); ok {
-		if c.Budget, err = omnikv.ParseBudget(v); err != nil {
-			return c, fmt.Errorf("parameter budget: %w", err)
-		}
-	}
-	for key, dst := range map[string]*int{"wait_layers": &c.WaitLayers, "window": &c.Window} {
-		if v, ok := get(key); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 || n > 1<<20 {
-				return c, fmt.Errorf("parameter %s: %q is not an integer >= 0", key, v)
-			}
-			*dst = n
-		}
-	}
-	return c, nil
 }
 
 // insideDir resolves rel against dir and refuses a path that leaves dir (absolute paths, "..").
