@@ -15,6 +15,7 @@ import (
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
 	"github.com/omnikv-triton/omnikv-triton/backend/kvcache"
 	"github.com/omnikv-triton/omnikv-triton/backend/llama"
+	"github.com/omnikv-triton/omnikv-triton/backend/llama/synth"
 	"github.com/omnikv-triton/omnikv-triton/backend/omnikv"
 	"github.com/omnikv-triton/omnikv-triton/backend/tokenizer"
 )
@@ -31,6 +32,14 @@ type benchResult struct {
 	ResidentKV     int64   `json:"resident_kv_bytes"` // KV in fast memory: dense layers + staging (omnikv); all (dense)
 	RowsPerStep    float64 `json:"rows_fetched_per_step,omitempty"`
 	RSSBytes       int64   `json:"rss_bytes"`
+	// The step's floor (see benchfloor.go) and what it is made of.
+	FloorMS     float64 `json:"floor_ms_per_token"`
+	WeightBytes int64   `json:"weight_bytes_per_step"`
+	KVRead      int64   `json:"kv_bytes_read_per_step"`
+	Fetched     int64   `json:"kv_bytes_fetched_per_step"`
+	MemGBps     float64 `json:"floor_mem_gb_s"`
+	LinkGBps    float64 `json:"floor_link_gb_s"` // 0: fetches not counted
+	DeviceBytes int64   `json:"device_bytes"`    // device memory held (-1: unknown; 0 on cpu, see rss_bytes)
 }
 
 const filler = "The quick brown fox jumps over the lazy dog while the committee reviews the annual report on " +
@@ -39,6 +48,8 @@ const filler = "The quick brown fox jumps over the lazy dog while the committee 
 func runBench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	model := fs.String("model", "", "a .gguf file or a Hugging Face model directory")
+	synthModel := fs.String("synthetic-model", "", "instead of --model, a model of this shape with synthetic weights built in memory: "+
+		strings.Join(synth.ShapeNames(), ", ")+", with :TYPE bf16 (default), f16, f32, q8_0, q4 (q4_0), q4_1 or q4k, e.g. llama3-8b:q4")
 	device := addDeviceFlag(fs)
 	ctxList := fs.String("context", "128,2048,8192", "comma-separated context lengths (prompt tokens)")
 	decodeN := fs.Int("decode-tokens", 32, "decode steps timed after each prefill")
@@ -52,8 +63,12 @@ func runBench(args []string) error {
 	batchList := fs.String("batch", "", "comma-separated decode batch sizes: that many sequences decode together, one forward call per step")
 	interfere := fs.Int("interfere", 0, "with --batch: through the engine's scheduler, a prompt of this many tokens arrives while the batch decodes; reports the batch's inter-token p50/p99 before and during its prefill")
 	okv := addOKVFlags(fs)
+	floor := addFloorFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if (*model == "") == (*synthModel == "") {
+		return fmt.Errorf("give --model or --synthetic-model (one of them)")
 	}
 	modesSet := false
 	fs.Visit(func(f *flag.Flag) { modesSet = modesSet || f.Name == "modes" })
@@ -91,22 +106,11 @@ func runBench(args []string) error {
 		return fmt.Errorf("--kv-dtype: %w", err)
 	}
 	maxCtx := slices.Max(contexts) + *decodeN + *interfere
-	m, tok, err := loadModel(*model, *device, 0, false)
+	m, ids, err := benchModel(*model, *synthModel, *device, maxCtx)
 	if err != nil {
 		return err
 	}
 	defer func() { m.Close() }()
-	if maxCtx > m.MaxContext {
-		m.Close()
-		if m, tok, err = loadModel(*model, *device, maxCtx, true); err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "  context raised to %d for the benchmark (beyond the trained length)\n", maxCtx)
-	}
-	ids, err := fillerIDs(tok, maxCtx+64)
-	if err != nil {
-		return err
-	}
 	var wantDense, wantOKV bool
 	for _, mode := range strings.Split(*modes, ",") {
 		switch strings.TrimSpace(mode) {
@@ -134,7 +138,9 @@ func runBench(args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "  omnikv: %v\n", okvCfg)
 	}
-	b := &bench{m: m, ids: ids, decodeN: *decodeN, repeat: *repeat, chunk: *chunk, synthetic: *synthetic, asJSON: *asJSON,
+	bw := floor.resolve(m.Device())
+	fmt.Fprintf(os.Stderr, "  %v\n", bw)
+	b := &bench{m: m, ids: ids, bw: bw, decodeN: *decodeN, repeat: *repeat, chunk: *chunk, synthetic: *synthetic, asJSON: *asJSON,
 		okvCfg: okvCfg, kvCfg: kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 64, DType: kvdt, Offload: m.OffloadLayers(), OffloadDir: okv.dir()}}
 	var want []string
 	if wantDense {
@@ -161,6 +167,32 @@ type bench struct {
 	synthetic, asJSON bool
 	okvCfg            omnikv.Config
 	kvCfg             kvcache.Config
+	bw                bandwidths // for the floors
+}
+
+// benchModel loads --model (raising its context to maxCtx if needed) or builds --synthetic-model, and
+// returns it with the token ids to feed: the filler text's, or random ones for a synthetic model.
+func benchModel(path, synthetic, device string, maxCtx int) (*llama.Model, []int32, error) {
+	if synthetic != "" {
+		return loadSynthetic(synthetic, device, maxCtx, maxCtx+65)
+	}
+	m, tok, err := loadModel(path, device, 0, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if maxCtx > m.MaxContext {
+		m.Close()
+		if m, tok, err = loadModel(path, device, maxCtx, true); err != nil {
+			return nil, nil, err
+		}
+		fmt.Fprintf(os.Stderr, "  context raised to %d for the benchmark (beyond the trained length)\n", maxCtx)
+	}
+	ids, err := fillerIDs(tok, maxCtx+64)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return m, ids, nil
 }
 
 // setMode switches the model between dense and OmniKV decoding.
@@ -200,7 +232,8 @@ func (b *bench) single(contexts []int, modes []string) error {
 	defer st.Free(m)
 	var logits []float32
 	if !b.asJSON {
-		fmt.Printf("%-7s %-8s %14s %12s %16s %10s %12s %10s\n", "mode", "context", "prefill tok/s", "prefill ms", "decode ms/token", "KV MiB", "resident MiB", "RSS MiB")
+		fmt.Printf("%-7s %-8s %14s %12s %16s %9s %10s %12s %10s %10s\n", "mode", "context", "prefill tok/s", "prefill ms", "decode ms/token",
+			"floor ms", "KV MiB", "resident MiB", "RSS MiB", "device MiB")
 	}
 	for _, c := range contexts {
 		var prefills []float64
@@ -242,6 +275,10 @@ func (b *bench) single(contexts []int, modes []string) error {
 					sel := seq.Selection()
 					br.RowsPerStep = float64(sel.RowsFetched) / float64(max(1, sel.Steps))
 				}
+				w := workOf(m, kvRowBytes(m, b.kvCfg), mode, c+b.decodeN/2, b.decodeN/2, []*llama.Sequence{seq})
+				br.WeightBytes, br.KVRead, br.Fetched = w.WeightBytes, w.KVRead, w.Fetched
+				br.FloorMS, br.MemGBps, br.LinkGBps = b.bw.floorMS(w), b.bw.Mem, b.bw.Link
+				br.DeviceBytes = deviceMemory(m.Device())
 				res[mode] = br
 			}
 			fmt.Fprintf(os.Stderr, " done\n")
@@ -258,8 +295,8 @@ func (b *bench) single(contexts []int, modes []string) error {
 				fmt.Println(string(out))
 				continue
 			}
-			fmt.Printf("%-7s %-8d %14.1f %12.1f %16.2f %10.1f %12.1f %10.1f\n", mode, c, br.PrefillTokS, br.PrefillMS, br.DecodeMSPerTok,
-				float64(br.KVBytes)/(1<<20), float64(br.ResidentKV)/(1<<20), float64(br.RSSBytes)/(1<<20))
+			fmt.Printf("%-7s %-8d %14.1f %12.1f %16.2f %9.2f %10.1f %12.1f %10.1f %10s\n", mode, c, br.PrefillTokS, br.PrefillMS, br.DecodeMSPerTok,
+				br.FloorMS, float64(br.KVBytes)/(1<<20), float64(br.ResidentKV)/(1<<20), float64(br.RSSBytes)/(1<<20), mib(br.DeviceBytes))
 		}
 	}
 	return nil

@@ -28,6 +28,14 @@ type batchResult struct {
 	KVBytes        int64   `json:"kv_bytes_per_step"`     // the KV every sequence's attention reads (dense: all of it)
 	FLOPs          float64 `json:"flops_per_step"`        // weights and attention
 	PrefillTokS    float64 `json:"prefill_tokens_per_s,omitempty"`
+	// The step's floor (see benchfloor.go): KV read is mode-aware (OmniKV: dense layers plus selections).
+	FloorMS     float64 `json:"floor_ms_per_step"`
+	KVRead      int64   `json:"kv_bytes_read_per_step"`
+	Fetched     int64   `json:"kv_bytes_fetched_per_step"`
+	MemGBps     float64 `json:"floor_mem_gb_s"`
+	LinkGBps    float64 `json:"floor_link_gb_s"` // 0: fetches not counted
+	DeviceBytes int64   `json:"device_bytes"`    // device memory held (-1: unknown; 0 on cpu)
+	RSSBytes    int64   `json:"rss_bytes"`
 }
 
 // batches measures decoding with batch sequences per forward call: each sequence is prefilled with its own
@@ -36,7 +44,8 @@ type batchResult struct {
 // of other load on the machine does not land on one size only.
 func (b *bench) batches(sizes, contexts []int, modes []string) error {
 	if !b.asJSON {
-		fmt.Printf("%-7s %6s %8s %14s %12s %16s\n", "mode", "batch", "context", "ms/step p50", "ms/step p90", "tokens/s (all)")
+		fmt.Printf("%-7s %6s %8s %14s %12s %16s %9s %10s %10s\n", "mode", "batch", "context", "ms/step p50", "ms/step p90", "tokens/s (all)",
+			"floor ms", "RSS MiB", "device MiB")
 	}
 	for _, c := range contexts {
 		for _, mode := range modes {
@@ -63,7 +72,8 @@ func (b *bench) batches(sizes, contexts []int, modes []string) error {
 					fmt.Println(string(out))
 					continue
 				}
-				fmt.Printf("%-7s %6d %8d %14.2f %12.2f %16.1f\n", mode, r.Batch, c, r.DecodeMSStep, r.DecodeMSStepHi, r.DecodeTokS)
+				fmt.Printf("%-7s %6d %8d %14.2f %12.2f %16.1f %9.2f %10s %10s\n", mode, r.Batch, c, r.DecodeMSStep, r.DecodeMSStepHi, r.DecodeTokS,
+					r.FloorMS, mib(r.RSSBytes), mib(r.DeviceBytes))
 			}
 		}
 	}
@@ -129,10 +139,14 @@ func (b *bench) batch(n, c int, mode string) (*batchResult, []float64, error) {
 	}
 	// The work of a step at the middle of the timed decode.
 	ctx := int64(c + b.decodeN/2)
-	kvRow := int64(2 * m.KVDim() * b.kvCfg.DType.Bytes()) // keys and values of one token in one layer
+	kvRow := kvRowBytes(m, b.kvCfg)
 	r.WeightBytes = m.WeightBytes()
 	r.KVBytes = int64(n) * ctx * int64(m.Layers) * kvRow
 	r.FLOPs = float64(n) * (2*float64(m.WeightMACs()) + 4*float64(m.Heads*m.HeadDim*m.Layers)*float64(ctx))
+	w := workOf(m, kvRow, mode, int(ctx), b.decodeN/2, seqs)
+	r.KVRead, r.Fetched = w.KVRead, w.Fetched
+	r.FloorMS, r.MemGBps, r.LinkGBps = b.bw.floorMS(w), b.bw.Mem, b.bw.Link
+	r.DeviceBytes, r.RSSBytes = deviceMemory(m.Device()), rss()
 	return r, times, nil
 }
 

@@ -12,7 +12,8 @@ const usage = `omnikv: run Llama-family models locally (no Triton).
 Usage:
   omnikv generate --model PATH (--prompt TEXT | --prompt-file F) [--max-tokens N] [--temperature T]
                   [--top-p P] [--top-k K] [--seed S] [--json] [--raw]
-  omnikv bench    --model PATH [--context 128,2048,8192] [--decode-tokens N] [--repeat R]
+  omnikv bench    (--model PATH | --synthetic-model SHAPE[:TYPE]) [--context 128,2048,8192] [--decode-tokens N]
+                  [--repeat R] [--batch 1,8] [--synthetic-kv] [--device cpu|cuda:0] [--hbm-gbps G] [--link-gbps G]
   omnikv inspect  --model PATH
 
 PATH is a .gguf file or a Hugging Face model directory (config.json + safetensors).
