@@ -39,8 +39,8 @@ type Options struct {
 	// Tokenizer turns text into tokens and tokens into text deltas (Generate, stop strings); nil: Submit
 	// with token ids only.
 	Tokenizer *tokenizer.Tokenizer
-	// ChatTemplate: Generate wraps text as a user turn with the model's chat template (sessions render the
-	// whole conversation with it).
+	// ChatTemplate: Generate wraps text as a user turn with the model's chat template when the model has one
+	// (a request's Template overrides it; sessions render the whole conversation with it).
 	ChatTemplate bool
 	MaxSessions  int           // chat sessions held at once (default 256); a new one beyond is refused at once
 	SessionIdle  time.Duration // an idle session is dropped after this long (default 600 s)

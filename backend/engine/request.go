@@ -13,9 +13,15 @@ type GenRequest struct {
 	Session string        // chat session id; "" for a stateless request
 	Start   bool          // the turn starts the session (an existing one of that id is replaced)
 	End     bool          // the session ends after this turn (its memory is freed)
-	Text    string        // the user's text (wrapped with the chat template when the engine has ChatTemplate)
+	Text    string        // the user's text (wrapped with the chat template when Templated says so)
 	IDs     []int32       // the prompt as token ids instead of Text (never templated)
 	Params  sample.Params // ignore_eos, n and logprobs among them
+	// Messages: the prompt as a conversation, rendered with the model's chat template and the generation
+	// prompt (instead of Text or IDs; stateless requests only; an error when the model has no template).
+	Messages []tokenizer.Message
+	// Template overrides the engine's ChatTemplate for Text (nil keeps it): false tokenizes the text as it
+	// is (with the model's BOS), true wraps it as a user turn.
+	Template *bool
 	// Logprobs: token events carry log-probabilities (and the Params.Logprobs most likely tokens').
 	Logprobs bool
 }
@@ -26,11 +32,23 @@ func (e *Engine) Generate(ctx context.Context, req GenRequest) (*Handle, error) 
 	if len(req.IDs) == 0 {
 		req.IDs = nil
 	}
-	if (req.Text == "") == (req.IDs == nil) {
-		return nil, errorf(KindInvalid, "engine: give the prompt as text or as token ids, not both or neither")
+	given := 0
+	for _, g := range []bool{req.Text != "", req.IDs != nil, len(req.Messages) > 0} {
+		if g {
+			given++
+		}
+	}
+	if given != 1 {
+		return nil, errorf(KindInvalid, "engine: give the prompt as text, as token ids or as messages (exactly one)")
 	}
 	if req.IDs == nil && e.tok == nil {
 		return nil, errorf(KindInvalid, "engine: a text prompt needs a tokenizer")
+	}
+	if len(req.Messages) > 0 && req.Session != "" {
+		return nil, errorf(KindInvalid, "engine: messages are for stateless requests; a chat session takes each turn's text (it keeps the conversation)")
+	}
+	if len(req.Messages) > 0 && !e.tok.HasChatTemplate() {
+		return nil, errorf(KindInvalid, "messages: the model has no chat template to render them with (send text_input)")
 	}
 	if req.Session == "" {
 		prompt, err := e.statelessPrompt(req)
@@ -81,15 +99,36 @@ func (e *Engine) statelessPrompt(req GenRequest) ([]int32, error) {
 	if req.IDs != nil {
 		return req.IDs, nil
 	}
-	text := req.Text
-	if e.opt.ChatTemplate {
-		var err error
-		if text, err = e.tok.ApplyChat([]tokenizer.Message{{Role: "user", Content: req.Text}}, true); err != nil {
-			return nil, errorf(KindInvalid, "chat template: %w", err)
-		}
+	msgs := req.Messages
+	if msgs == nil && e.Templated(req) {
+		msgs = []tokenizer.Message{{Role: "user", Content: req.Text}}
 	}
-	return e.encode(text, !e.opt.ChatTemplate)
+	if msgs == nil {
+		return e.encode(req.Text, true)
+	}
+	text, err := e.tok.ApplyChat(msgs, true)
+	if err != nil {
+		return nil, errorf(KindInvalid, "%w", err) // "chat template: ..."
+	}
+	return e.encode(text, false)
 }
+
+// Templated reports whether req's prompt is rendered with the chat template: messages always; text when
+// req.Template, or else the engine's ChatTemplate, says so and the model has a template (a model without
+// one serves text as it is); token ids never.
+func (e *Engine) Templated(req GenRequest) bool {
+	if len(req.Messages) > 0 {
+		return true
+	}
+	on := e.opt.ChatTemplate
+	if req.Template != nil {
+		on = *req.Template
+	}
+	return req.IDs == nil && on && e.HasChatTemplate()
+}
+
+// HasChatTemplate reports whether the model carries a chat template.
+func (e *Engine) HasChatTemplate() bool { return e.tok != nil && e.tok.HasChatTemplate() }
 
 func (e *Engine) encode(text string, bos bool) ([]int32, error) {
 	ids, err := e.tok.Encode(text, bos)
@@ -105,7 +144,7 @@ func (e *Engine) encode(text string, bos bool) ([]int32, error) {
 // turn builds a session turn's context, keeps the longest cached prefix of it, and queues the rest. The
 // session is busy (beginTurn), so nothing else touches it.
 func (e *Engine) turn(ctx context.Context, s *session, req GenRequest) (*Handle, error) {
-	template := e.opt.ChatTemplate && req.IDs == nil
+	template := e.Templated(req)
 	first := len(s.msgs) == 0 && len(s.full) == 0
 	if first {
 		s.raw = !template
@@ -118,7 +157,7 @@ func (e *Engine) turn(ctx context.Context, s *session, req GenRequest) (*Handle,
 		msgs := append(s.msgs[:len(s.msgs):len(s.msgs)], tokenizer.Message{Role: "user", Content: req.Text})
 		text, err := e.tok.ApplyChat(msgs, true)
 		if err != nil {
-			return nil, errorf(KindInvalid, "chat template: %w", err)
+			return nil, errorf(KindInvalid, "%w", err) // "chat template: ..."
 		}
 		if full, err = e.encode(text, false); err != nil {
 			return nil, err

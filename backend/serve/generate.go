@@ -77,7 +77,11 @@ func sessionID(req *Request) (string, error) {
 // Check validates the request's inputs and parameters (no tokenization, no side effects).
 func (g *Generator) Check(req *Request) error {
 	if !g.chat || !isCloseTurn(req) {
-		if _, err := DecodeGenRequest(req, &g.opt); err != nil {
+		gr, err := DecodeGenRequest(req, &g.opt)
+		if err != nil {
+			return err
+		}
+		if _, err := g.prepare(gr); err != nil {
 			return err
 		}
 	}
@@ -118,12 +122,42 @@ func (g *Generator) Run(ctx context.Context, req *Request, out Sender) error {
 	if err != nil {
 		return err
 	}
-	ereq.Text, ereq.IDs, ereq.Params, ereq.Logprobs = gr.Text, gr.IDs, gr.Params, gr.LogprobsSet
+	tmpl, err := g.prepare(gr)
+	if err != nil {
+		return err
+	}
+	ereq.Text, ereq.IDs, ereq.Messages, ereq.Template, ereq.Params, ereq.Logprobs = gr.Text, gr.IDs, gr.Messages, tmpl, gr.Params, gr.LogprobsSet
 	h, err := g.eng.Generate(ctx, ereq)
 	if err != nil {
 		return engineError(err)
 	}
 	return g.stream(h, gr, out)
+}
+
+// prepare resolves the request's chat template switch: template is the engine's override (nil: the model's
+// apply_chat_template decides).
+// A templated prompt (messages, or text_input wrapped as a user turn) is left out of text_output unless
+// exclude_input_in_output is given false (then text_input is echoed as the client sent it; messages never
+// are). Asking for a template the model lacks, or messages with apply_chat_template false, is an error.
+func (g *Generator) prepare(gr *GenRequest) (template *bool, err error) {
+	has := g.eng.HasChatTemplate()
+	switch {
+	case gr.Messages != nil && gr.TemplateSet && !gr.Template:
+		return nil, Errorf(CodeInvalidArg, "input %s is always rendered with the chat template: drop %s=false, or send text_input", InMessages, InTemplate)
+	case gr.Messages != nil && !has:
+		return nil, Errorf(CodeInvalidArg, "model %q has no chat template: input %s cannot be rendered (send text_input)", g.name, InMessages)
+	case gr.IDs != nil && gr.TemplateSet && gr.Template:
+		return nil, Errorf(CodeInvalidArg, "%s=true applies to text_input: input_ids are never templated", InTemplate)
+	case gr.Messages == nil && gr.IDs == nil && gr.TemplateSet && gr.Template && !has:
+		return nil, Errorf(CodeInvalidArg, "%s=true, but model %q has no chat template (send the text as it is)", InTemplate, g.name)
+	}
+	if gr.TemplateSet {
+		template = &gr.Template
+	}
+	if !gr.ExcludeSet && g.eng.Templated(engine.GenRequest{Text: gr.Text, IDs: gr.IDs, Messages: gr.Messages, Template: template}) {
+		gr.Exclude = true
+	}
+	return template, nil
 }
 
 // stream turns engine events into responses: text and id deltas of every completion when streaming (never

@@ -100,7 +100,7 @@ func output(r *Response, name string) Tensor {
 }
 
 func TestGenerateStreamingMatchesOneResponse(t *testing.T) {
-	g := newGen(t, "generate", nil)
+	g := newGen(t, "generate", map[string]string{"apply_chat_template": "false"}) // a completion prompt
 	full, ids, final, err := run(t, g, textReq("The capital of France is", int32Scalar(InMaxTokens, 12), boolTensor(InExclude, true)))
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/sample"
+	"github.com/omnikv-triton/omnikv-triton/backend/tokenizer"
 )
 
 // Inputs and outputs of the generation models (the vLLM backend's names where they exist).
@@ -22,7 +23,9 @@ const (
 	InStream     = "stream"                  // BOOL (1): stream deltas (default false: one response)
 	InMaxTokens  = "max_tokens"              // INT32 (1)
 	InSampling   = "sampling_parameters"     // BYTES (1): JSON object of sampling settings
-	InExclude    = "exclude_input_in_output" // BOOL (1): leave the prompt out of text_output (default false)
+	InExclude    = "exclude_input_in_output" // BOOL (1): leave the prompt out of text_output (default: see Exclude)
+	InMessages   = "messages"                // BYTES (1): the prompt as a JSON conversation (chatinputs.go)
+	InTemplate   = "apply_chat_template"     // BOOL (1): render text_input with the chat template (chatinputs.go)
 	OutText      = "text_output"             // BYTES (1): text (a delta when streaming)
 	OutIDs       = "output_ids"              // INT32 (-1): generated ids (the delta's when streaming)
 	OutFinish    = "finish_reason"           // BYTES (1): stop, length or cancelled (last response)
@@ -38,7 +41,7 @@ const (
 )
 
 // genInputs are the inputs a generation request may carry.
-var genInputs = []string{InText, InIDs, InStream, InMaxTokens, InSampling, InExclude,
+var genInputs = []string{InText, InIDs, InMessages, InStream, InMaxTokens, InSampling, InExclude, InTemplate,
 	InReturnFinish, InReturnCumLogprob, InReturnLogprobs, InReturnNumInput, InReturnNumOutput}
 
 // vllmInputs are the vLLM backend's inputs this backend does not serve, with the reason. Triton refuses
@@ -60,11 +63,17 @@ type Returns struct {
 
 // GenRequest is a decoded, validated generation request.
 type GenRequest struct {
-	Text    string  // the prompt text ("" when IDs are given)
-	IDs     []int32 // the prompt ids (nil when Text is given)
-	Stream  bool
-	Exclude bool
-	Return  Returns
+	Text     string              // the prompt text ("" when IDs or Messages are given)
+	IDs      []int32             // the prompt ids (nil when Text or Messages are given)
+	Messages []tokenizer.Message // the prompt as a conversation (messages input), or nil
+	// Template is the request's apply_chat_template switch; TemplateSet reports that it was given (else
+	// the model's apply_chat_template parameter decides).
+	Template, TemplateSet bool
+	Stream                bool
+	// Exclude leaves the prompt out of text_output; ExcludeSet reports that exclude_input_in_output was
+	// given (a templated prompt is left out unless it was given false: see Generator.prepare).
+	Exclude, ExcludeSet bool
+	Return              Returns
 	// LogprobsSet reports that the logprobs sampling key was given, 0 included: per-token log-probabilities
 	// are wanted (vLLM: logprobs 0 means the chosen token's alone; Params.Logprobs counts the extra top
 	// tokens). Without it the vLLM backend's logprobs output holds JSON null.
@@ -86,7 +95,7 @@ var samplingKeys = []string{"temperature", "top_p", "top_k", "min_p", "seed", "s
 var tritonParams = []string{"id", "sequence_id", "sequence_start", "sequence_end", "priority", "timeout", "headers", "binary_data_output"}
 
 // boolParams are the BOOL inputs that may also come as request parameters.
-var boolParams = []string{InStream, InExclude, InReturnFinish, InReturnCumLogprob, InReturnLogprobs, InReturnNumInput, InReturnNumOutput}
+var boolParams = []string{InStream, InExclude, InTemplate, InReturnFinish, InReturnCumLogprob, InReturnLogprobs, InReturnNumInput, InReturnNumOutput}
 
 // DecodeGenRequest reads a request's inputs and parameters. Every error is CodeInvalidArg and names the field.
 func DecodeGenRequest(req *Request, o *GenOptions) (*GenRequest, error) {
@@ -104,11 +113,22 @@ func DecodeGenRequest(req *Request, o *GenOptions) (*GenRequest, error) {
 	}
 	_, hasText := req.Input(InText)
 	ids, hasIDs := req.Input(InIDs)
+	if _, hasMsgs := req.Input(InMessages); hasMsgs {
+		if hasText || hasIDs {
+			return nil, bad("give either %s or %s/%s, not both", InMessages, InText, InIDs)
+		}
+		msgs, err := decodeMessages(req)
+		if err != nil {
+			return nil, err
+		}
+		g.Messages = msgs
+	}
 	switch {
+	case g.Messages != nil:
 	case hasText && hasIDs:
 		return nil, bad("give either %s or %s, not both", InText, InIDs)
 	case !hasText && !hasIDs:
-		return nil, bad("missing prompt: give %s (STRING) or %s (INT32)", InText, InIDs)
+		return nil, bad("missing prompt: give %s (STRING), %s (INT32) or %s (STRING: a JSON list of messages)", InText, InIDs, InMessages)
 	case hasText:
 		s, err := req.InputString(InText)
 		if err != nil {
@@ -135,7 +155,7 @@ func DecodeGenRequest(req *Request, o *GenOptions) (*GenRequest, error) {
 		name string
 		dst  *bool
 	}{
-		{InStream, &g.Stream}, {InExclude, &g.Exclude}, {InReturnFinish, &g.Return.FinishReason},
+		{InStream, &g.Stream}, {InExclude, &g.Exclude}, {InTemplate, &g.Template}, {InReturnFinish, &g.Return.FinishReason},
 		{InReturnCumLogprob, &g.Return.CumulativeLogprob}, {InReturnLogprobs, &g.Return.Logprobs},
 		{InReturnNumInput, &g.Return.NumInputTokens}, {InReturnNumOutput, &g.Return.NumOutputTokens},
 	} {
@@ -144,6 +164,7 @@ func DecodeGenRequest(req *Request, o *GenOptions) (*GenRequest, error) {
 			return nil, err
 		}
 	}
+	g.TemplateSet, g.ExcludeSet = switchGiven(req, InTemplate), switchGiven(req, InExclude)
 	// Sampling settings: the JSON input, then request parameters of the same names, then the max_tokens input.
 	fields := map[string]any{}
 	if _, ok := req.Input(InSampling); ok {
@@ -158,6 +179,9 @@ func DecodeGenRequest(req *Request, o *GenOptions) (*GenRequest, error) {
 		}
 		if dec.More() {
 			return nil, bad("input %s: trailing data after the JSON object", InSampling)
+		}
+		if err := templateKey(g, req, fields); err != nil {
+			return nil, err
 		}
 		for k := range fields {
 			if !isSamplingKey(k) {

@@ -26,7 +26,7 @@ type GenOptions struct {
 	MaxTokensCap  int             // max_tokens_cap: largest max_tokens a request may ask (default 4096)
 	DefaultTokens int             // default_max_tokens: when a request gives none (default 256)
 	StepTokens    int             // step_tokens: tokens per forward step incl. prefill chunks (default 256)
-	ChatTemplate  bool            // chat_template: wrap text_input as a user turn with the model's template
+	ChatTemplate  bool            // apply_chat_template (or chat_template): wrap text_input as a user turn with the model's template
 	SessionIdle   time.Duration   // session_idle_timeout_s (chat): idle sessions are freed (default 600 s)
 	MaxSessions   int             // max_sessions (chat): sessions held at once; a new one beyond is refused (default 256)
 	QueueTimeout  time.Duration   // queue_timeout_s: how long a request may wait for KV memory (default 30 s)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
@@ -164,10 +165,22 @@ var genParams = []ConfigParam{
 		Doc: "Chat sessions held at once. A new session beyond it is refused at once with UNAVAILABLE (never " +
 			"held back); keep Triton's `max_candidate_sequences` above it.",
 		set: intParam(func(o *GenOptions) *int { return &o.MaxSessions }, 1, 1<<20)},
-	{Key: "chat_template", Type: "`true` \\| `false`", Default: "false",
-		Doc: "Wrap `text_input` as a user turn in the model's chat template (a chat session keeps the " +
-			"conversation and renders it whole at every turn).",
+	{Key: "apply_chat_template", Type: "`true` \\| `false`", Default: "true",
+		Doc: "Wrap `text_input` as a user turn in the model's own chat template (its jinja " +
+			"`tokenizer.chat_template`), as Hugging Face's `apply_chat_template(..., add_generation_prompt=True)` " +
+			"renders it; a chat session keeps the conversation and renders it whole at every turn. A model " +
+			"without a template serves the text as it is. A request overrides it with its `apply_chat_template` " +
+			"BOOL input (or request parameter, or `sampling_parameters` key); `input_ids` are never templated. " +
+			"Set `false` for clients that template the prompt themselves (as for vLLM).",
 		set: boolParam(func(o *GenOptions) *bool { return &o.ChatTemplate })},
+	{Key: "chat_template", Type: "`true` \\| `false`", DefaultDoc: "as `apply_chat_template`",
+		Doc: "The former name of `apply_chat_template`, read when that key is absent.",
+		set: func(o *GenOptions, v string, cfg Config) error {
+			if strings.TrimSpace(cfg.Params["apply_chat_template"]) != "" {
+				return nil
+			}
+			return boolParam(func(o *GenOptions) *bool { return &o.ChatTemplate })(o, v, cfg)
+		}},
 	{Key: "session_idle_timeout_s", Type: "seconds in (0, 604800]", Default: "600", Modes: "chat",
 		Doc: "A chat session with no turn for this long is freed (fractional seconds allowed). Triton's own " +
 			"`max_sequence_idle_microseconds` is separate and does not tell the backend.",
