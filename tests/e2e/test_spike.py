@@ -15,13 +15,14 @@ import pytest
 import tritonclient.grpc as grpcclient
 
 MODEL = "omnikv_spike"
+MODELS = Path(__file__).parent / "models"  # the test-only repository that holds it
 PANIC_IN_CHECK = "omnikv-spike-panic-check"  # backend/serve.PanicInCheck
 PANIC_IN_RUN = "omnikv-spike-panic-run"  # backend/serve.PanicInRun
 
 
 @pytest.fixture(scope="module")
 def server(triton):
-    return triton.start([MODEL])
+    return triton.start([MODEL], source=MODELS)
 
 
 def _text_input(text: str) -> grpcclient.InferInput:
@@ -156,7 +157,7 @@ def test_statistics_reported(server):
 
 @pytest.fixture(scope="module")
 def verbose_server(triton):
-    return triton.start([MODEL], extra_args=("--log-verbose=1", "--backend-config=omnikv,e2e_marker=42"))
+    return triton.start([MODEL], source=MODELS, extra_args=("--log-verbose=1", "--backend-config=omnikv,e2e_marker=42"))
 
 
 def test_model_logs_reach_triton_verbose_log(verbose_server):
@@ -208,8 +209,7 @@ def test_bad_config_fails_model_load(triton, tmp_path):
 
 
 def triton_model_source():
-    from conftest import MODEL_REPOSITORY
-    return MODEL_REPOSITORY / MODEL
+    return MODELS / MODEL
 
 
 def _post(server, path: str, body: bytes = b"{}") -> bytes:
@@ -222,7 +222,7 @@ def test_unload_during_stream_and_reload(triton):
     # Explicit model control: unloading while a request streams must end that request (all words
     # or an error), not crash; the Go library is never really unloaded (-z nodelete), so loading
     # the model again re-runs TRITONBACKEND_Initialize in the same runtime and must work.
-    srv = triton.start([MODEL], extra_args=("--model-control-mode=explicit", f"--load-model={MODEL}"))
+    srv = triton.start([MODEL], source=MODELS, extra_args=("--model-control-mode=explicit", f"--load-model={MODEL}"))
     q: queue.Queue = queue.Queue()
     client = grpcclient.InferenceServerClient(srv.grpc_url)
     client.start_stream(callback=lambda result, error: q.put((result, error)))
@@ -258,7 +258,7 @@ def test_unload_during_stream_and_reload(triton):
 def test_sequence_batcher_passes_correlation_id_and_flags(triton):
     # The chat model will sit behind the sequence batcher: check ids and START/END reach the backend.
     seq_model = "omnikv_spike_seq"
-    srv = triton.start([seq_model], source=Path(__file__).parent / "models")
+    srv = triton.start([seq_model], source=MODELS)
     q: queue.Queue = queue.Queue()
     client = grpcclient.InferenceServerClient(srv.grpc_url)
     client.start_stream(callback=lambda result, error: q.put((result, error)))
@@ -323,9 +323,9 @@ def grpc_stream_model(server, model: str, text: str, **kw):
         client.close()
 
 
-def test_serves_the_checked_in_repository_in_place(triton, model_repository_root):
-    # copy=False: the repository itself, explicit control, only the named model loaded.
-    srv = triton.start([MODEL], source=model_repository_root, copy=False)
+def test_serves_the_checked_in_repository_in_place(triton):
+    # copy=False: the (test) repository itself, explicit control, only the named model loaded.
+    srv = triton.start([MODEL], source=MODELS, copy=False)
     index = {m["name"]: m for m in json.loads(_post(srv, "/v2/repository/index"))}
     assert index[MODEL].get("state") == "READY", index
     assert [n for n, m in index.items() if m.get("state") == "READY"] == [MODEL], index
