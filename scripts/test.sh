@@ -55,5 +55,6 @@ scripts/fetch-model.sh --link >/dev/null
 
 step "benchmark and quality tooling (unit tests, no benchmark run)"
 "$TRITON_PYTHON" -m unittest discover -s tests/bench -p 'test_*.py'
+step "deployment: Dockerfile lint, the image's install tree served by tritonserver, Kubernetes manifests"; tests/deploy/check.sh
 echo
 echo "all tests passed"
