@@ -144,8 +144,8 @@ var genParams = []ConfigParam{
 			return err
 		}},
 	{Key: "max_context", Type: "integer in [1, 4194304]", DefaultDoc: "the model's trained context",
-		Doc: "Positions served. A request whose prompt (plus a session's cached tokens) plus `max_tokens` exceeds " +
-			"it is refused.",
+		Doc: "Positions served (SmolLM2's trained context is 8192). A request whose prompt (plus a session's " +
+			"cached tokens) plus `max_tokens` exceeds it is refused.",
 		set: intParam(func(o *GenOptions) *int { return &o.MaxContext }, 1, 1<<22)},
 	{Key: "max_sequences", Type: "integer in [1, 4096]", Default: "32",
 		Doc: "Sequences the engine decodes at once, batched into one forward pass per step (more wait). Raise this, " +
@@ -159,11 +159,13 @@ var genParams = []ConfigParam{
 		set: intParam(func(o *GenOptions) *int { return &o.DefaultTokens }, 1, 1<<22)},
 	{Key: "step_tokens", Type: "integer in [1, 65536]", Default: "256",
 		Doc: "Tokens per forward step, prompt chunks included. While sequences decode, a prompt is prefilled in " +
-			"chunks sized by the engine's cost model (`backend/engine/sched.go`); alone it takes whole steps.",
+			"chunks sized so that a step costs at most 1.8 times the decode-only step (the engine's cost model, " +
+			"`backend/engine/sched.go`); alone it takes whole steps.",
 		set: intParam(func(o *GenOptions) *int { return &o.StepTokens }, 1, 1<<16)},
 	{Key: "max_sessions", Type: "integer in [1, 1048576]", Default: "256", Modes: "chat",
-		Doc: "Chat sessions held at once. A new session beyond it is refused at once with UNAVAILABLE (never " +
-			"held back); keep Triton's `max_candidate_sequences` above it.",
+		Doc: "Chat sessions held at once. A new session beyond it is refused at once with UNAVAILABLE (`session " +
+			"limit reached: 256 chat sessions are open (max_sessions 256); ...`), never held back; keep Triton's " +
+			"`max_candidate_sequences` above it.",
 		set: intParam(func(o *GenOptions) *int { return &o.MaxSessions }, 1, 1<<20)},
 	{Key: "apply_chat_template", Type: "`true` \\| `false`", Default: "true",
 		Doc: "Wrap `text_input` as a user turn in the model's own chat template (its jinja " +
