@@ -9,6 +9,7 @@ cd "$root"
 command -v gcc >/dev/null && command -v cmake >/dev/null || { apt-get update -qq && apt-get install -y -qq gcc cmake >/dev/null; }
 export OMNIKV_MODEL=${OMNIKV_MODEL:-$(scripts/fetch-model.sh)}
 tests/reference/tokenizer/fetch.sh >/dev/null
+tests/reference/chat/fetch.sh >/dev/null # chat templates of TestTemplateGolden (.cache/chat/templates)
 fuzztime=${FUZZTIME:-10s}
 
 step() { printf '\n== %s\n' "$*"; }

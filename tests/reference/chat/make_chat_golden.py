@@ -10,7 +10,7 @@ transformers' own. No torch needed.
 
     OMNIKV_RECORD_CHAT=1 go test -run TestChatContextMatchesTemplate ./backend/engine/   # answers
     .cache/chatref/bin/python tests/reference/chat/make_chat_golden.py                   # contexts
-(.cache/chatref: python3 -m venv .cache/chatref && .cache/chatref/bin/pip install transformers tokenizers gguf jinja2 numpy)
+(.cache/chatref, pinned: tests/reference/chat/fetch.sh --venv creates it)
 """
 import json
 import os
