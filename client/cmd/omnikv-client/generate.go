@@ -24,6 +24,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	promptFile := fs.String("prompt-file", "", "read the prompt from this file instead")
 	stream := fs.Bool("stream", false, "print the text piece by piece as the server decodes it")
 	exclude := fs.Bool("exclude-input", false, "ask the server to leave the prompt out of the output (exclude_input_in_output)")
+	raw := fs.Bool("raw", false, "send the prompt as it is, without the model's chat template (apply_chat_template=false)")
 	id := fs.String("id", "", "request id (optional)")
 	timeout := fs.Duration("timeout", 0, "give up after this long (0: no limit)")
 	if err := parse(fs, args); err != nil {
@@ -53,6 +54,9 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	req := client.GenerateRequest{Model: *model, ID: *id, Prompt: *prompt, Stream: *stream, MaxTokens: s.maxTokens, Sampling: s.params()}
 	if *exclude {
 		req.ExcludeInput = client.Ptr(true)
+	}
+	if *raw { // without it the server wraps the prompt as a user turn in the model's chat template
+		req.Inputs = append(req.Inputs, client.BoolTensor("apply_chat_template", false))
 	}
 	pieces := 0
 	res, err := cl.Generate(ctx, req, func(d client.Delta) error {

@@ -66,6 +66,20 @@ func TestGenerate(t *testing.T) {
 				if b, ok, _ := clienttest.InputBool(r, "exclude_input_in_output"); !ok || !b {
 					t.Errorf("exclude_input_in_output = %v (sent %v)", b, ok)
 				}
+				if _, ok, _ := clienttest.InputBool(r, "apply_chat_template"); ok {
+					t.Errorf("apply_chat_template sent without --raw")
+				}
+			},
+		},
+		{
+			name:   "raw",
+			args:   []string{"--prompt", "a b", "--raw"},
+			stdout: "a b\n",
+			stats:  regexp.MustCompile(`^tokens=2 `),
+			request: func(t *testing.T, r *pb.ModelInferRequest) {
+				if b, ok, _ := clienttest.InputBool(r, "apply_chat_template"); !ok || b {
+					t.Errorf("apply_chat_template = %v (sent %v), want false", b, ok)
+				}
 			},
 		},
 	}
