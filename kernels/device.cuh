@@ -80,3 +80,7 @@ __device__ __forceinline__ int block_scan(int v, int *sh, int *total) {
 	__syncthreads();
 	return before + x - v;
 }
+
+// The host writes SelDev byte by byte (backend/compute/cuda/sel.go): 10 pointers, then 12 ints, no padding
+// (NVRTC has no offsetof; the size pins the layout).
+static_assert(sizeof(SelDev) == 128, "SelDev is 128 bytes");

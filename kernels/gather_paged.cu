@@ -5,7 +5,8 @@
 // and values of one layer each (Gather). The source pages may be pinned host memory mapped into the device
 // (TierHost, TierMapped): the kernel then reads them over the host link directly (zero-copy), which moves
 // scattered rows of a few hundred bytes without one copy-engine command per row. Runs on the copy stream.
-// Counts the rows into counts[3], the turn's total and *moved (the device's statistics).
+// Counts the rows into counts[3] and the turn's total, and rows and bytes into moved[0], moved[1] (the
+// device's statistics).
 //   src, dst (pages, 2) addresses of the layers' pages; row_bytes = kv_dim * element size.
 // grid (blocks per state, states), block (128): one warp per row.
 extern "C" __global__ void gather_paged(const SelDev *__restrict__ st, const int *__restrict__ src_batch, const int *__restrict__ dst_batch,
@@ -35,5 +36,6 @@ extern "C" __global__ void gather_paged(const SelDev *__restrict__ st, const int
 		S.counts[3] += nf;
 		*(long long *)(S.counts + 4) += nf;
 		atomicAdd(moved, (unsigned long long)nf);
+		atomicAdd(moved + 1, (unsigned long long)nf * 2ull * (unsigned long long)row_bytes);
 	}
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // pool is the device's memory pool: every allocation is rounded up to a size class (powers of two from
-// 512 bytes; above 64 MiB, multiples of 2 MiB) and a freed block goes back to its class's free list, to be
+// 512 bytes to 1 MiB, then multiples of 1 MiB, so that a large weight wastes little) and a freed block goes back to its class's free list, to be
 // handed out again without a driver call. Reuse is safe without synchronization because every op that
 // touches pooled memory runs on the compute stream, in order (the copy stream only reads and writes KV
 // stores and selection states, and the compute stream waits for it before any of those is freed). Blocks
@@ -28,14 +28,14 @@ func newPool(d *drv, sync func() error) *pool {
 
 // class rounds n up to its size class.
 func class(n int) int {
-	const small, big = 512, 64 << 20
+	const small, big = 512, 1 << 20
 	switch {
 	case n <= small:
 		return small
 	case n <= big:
 		return 1 << bits.Len(uint(n-1))
 	default:
-		return (n + 2<<20 - 1) &^ (2<<20 - 1)
+		return (n + big - 1) &^ (big - 1)
 	}
 }
 

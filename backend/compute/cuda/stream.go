@@ -114,7 +114,7 @@ static xr omni_dev_free(xctx c, xptr p) { CUR(c) return x_cuMemFree(p); }
 static xr omni_dev_htod(xctx c, xptr d, const void *h, size_t n, xstream s) { CUR(c) return x_cuMemcpyHtoDAsync(d, h, n, s); }
 static xr omni_dev_dtoh(xctx c, void *h, xptr d, size_t n, xstream s) { CUR(c) return x_cuMemcpyDtoHAsync(h, d, n, s); }
 static xr omni_dev_dtod(xctx c, xptr d, xptr src, size_t n, xstream s) { CUR(c) return x_cuMemcpyDtoDAsync(d, src, n, s); }
-static xr omni_dev_memset(xctx c, xptr d, size_t n, xstream s) { CUR(c) return x_cuMemsetD8Async(d, 0, n, s); }
+static xr omni_dev_memset(xctx c, xptr d, unsigned char v, size_t n, xstream s) { CUR(c) return x_cuMemsetD8Async(d, v, n, s); }
 // Pinned host memory mapped into the device's address space (CU_MEMHOSTALLOC_PORTABLE|DEVICEMAP = 1|2).
 static xr omni_dev_host_alloc(xctx c, void **p, size_t n, xptr *dev) {
 	CUR(c)
@@ -254,7 +254,9 @@ func (d *drv) alloc(n int, op string) (dptr, error) {
 	return dptr(p), err
 }
 
-func (d *drv) free(p dptr, op string) error { return cerr(C.omni_dev_free(d.ctx, C.xptr(p)), "cuMemFree", op) }
+func (d *drv) free(p dptr, op string) error {
+	return cerr(C.omni_dev_free(d.ctx, C.xptr(p)), "cuMemFree", op)
+}
 
 // htod queues a copy of host bytes to the device on s. From pageable (Go) memory the driver stages the
 // bytes before returning, so b may be reused at once.
@@ -280,11 +282,14 @@ func (d *drv) dtod(dst, src dptr, n int, s stream, op string) error {
 	return cerr(C.omni_dev_dtod(d.ctx, C.xptr(dst), C.xptr(src), C.size_t(n), s.p), "cuMemcpyDtoDAsync", op)
 }
 
-func (d *drv) memset0(p dptr, n int, s stream, op string) error {
+func (d *drv) memset0(p dptr, n int, s stream, op string) error { return d.memset(p, 0, n, s, op) }
+
+// memset queues setting n bytes at p to v.
+func (d *drv) memset(p dptr, v byte, n int, s stream, op string) error {
 	if n == 0 {
 		return nil
 	}
-	return cerr(C.omni_dev_memset(d.ctx, C.xptr(p), C.size_t(n), s.p), "cuMemsetD8Async", op)
+	return cerr(C.omni_dev_memset(d.ctx, C.xptr(p), C.uchar(v), C.size_t(n), s.p), "cuMemsetD8Async", op)
 }
 
 // hostAlloc allocates n bytes of pinned host memory mapped into the device: host view and device address.
