@@ -1,19 +1,42 @@
 #!/usr/bin/env bash
-# build.sh (here, with Go): builds what tests/gpu/run.sh runs on the GPU machine, into build/gpu/: the CUDA
-# package's test binary (kernels embedded, ~5 MB). The GPU machine compiles the kernels with its own NVRTC
-# (CUDA 13 in /usr/local/cuda). With --with-nvrtc it also copies NVRTC 12.9 from PyPI (~110 MB: over the
-# device tool's 64 MiB carry limit; for machines without CUDA's toolkit).
+# build.sh (here, with Go): builds into build/gpu/ everything tests/gpu/run.sh runs on the GPU machine (no Go
+# there), stripped, and checks the total against the device tool's carry limit (64 MiB):
+#   cuda.test     backend/compute/cuda's tests: kernels against Go references, and the device conformance
+#                 suite when it lands in that package (cgo: the driver and NVRTC are dlopened at run time)
+#   llama.test    backend/llama's tests; run.sh runs TestDeviceCompare (device vs CPU greedy decoding)
+#   omnikv        the CLI, with cgo so that it opens cuda:N (run.sh's benchmark: omnikv bench)
+#   probe/        shared/tools/gpu-probe's source, compiled there by nvcc (offload bandwidth)
+# SmolLM2 (98 MB) does not fit the carry limit: the comparison runs SmolLM2's exact shape and weight types
+# with synthetic weights (smollm2-135m:q4_1), built on the GPU machine. With --with-nvrtc it also copies
+# NVRTC 12.9 from PyPI (~110 MB: over the limit; for machines without CUDA's toolkit).
 # Then carry build/gpu to the device machine and run: bash tests/gpu/run.sh
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 out=build/gpu
 mkdir -p "$out"
-go test -c -o "$out/cuda.test" ./backend/compute/cuda
+strip=(-trimpath -ldflags=-s\ -w)
+export CGO_ENABLED=1
+go test -c "${strip[@]}" -o "$out/cuda.test" ./backend/compute/cuda
+go test -c "${strip[@]}" -o "$out/llama.test" ./backend/llama
+go build "${strip[@]}" -o "$out/omnikv" ./backend/cmd/omnikv
+probe=/work/shared/tools/gpu-probe
+if [[ -f "$probe/offload_bw.cu" ]]; then
+	mkdir -p "$out/probe" && cp "$probe/offload_bw.cu" "$out/probe/"
+else
+	echo "build.sh: $probe/offload_bw.cu not found: run.sh will skip the probe" >&2
+fi
 rm -rf "$out/nvrtc"
-[[ "${1:-}" == --with-nvrtc ]] || { du -sh "$out"; exit 0; }
-eval "$(scripts/fetch-nvrtc.sh)"
-mkdir -p "$out/nvrtc"
-cp -L "$OMNIKV_NVRTC" "$out/nvrtc/" && cp -L "$(dirname "$OMNIKV_NVRTC")"/libnvrtc-builtins.so.* "$out/nvrtc/" 2>/dev/null || true
-cp -r "$OMNIKV_CUDA_INCLUDE" "$out/nvrtc/include"
-du -sh "$out"
+if [[ "${1:-}" == --with-nvrtc ]]; then
+	eval "$(scripts/fetch-nvrtc.sh)"
+	mkdir -p "$out/nvrtc"
+	cp -L "$OMNIKV_NVRTC" "$out/nvrtc/" && cp -L "$(dirname "$OMNIKV_NVRTC")"/libnvrtc-builtins.so.* "$out/nvrtc/" 2>/dev/null || true
+	cp -r "$OMNIKV_CUDA_INCLUDE" "$out/nvrtc/include"
+fi
+size=$(du -sb "$out" | cut -f1)
+printf 'build/gpu: %.1f MiB (carry limit 64 MiB)\n' "$(echo "$size / 1048576" | bc -l)"
+ls -l "$out"
+if ((size > 64 << 20)); then
+	echo "build.sh: build/gpu is over the 64 MiB carry limit" >&2
+	[[ "${1:-}" == --with-nvrtc ]] || exit 1
+fi
