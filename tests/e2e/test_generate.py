@@ -117,14 +117,16 @@ def test_greedy_equals_cli(server, omnikv_cli, gguf_model, prompt):
     cli = subprocess.run([omnikv_cli, "generate", "--model", str(gguf_model), "--prompt", prompt, "--raw",
                           "--json", "--max-tokens", "24"], capture_output=True, text=True, check=True)
     want = json.loads(cli.stdout)
-    got = generate(server, {"text_input": prompt, "max_tokens": 24, "exclude_input_in_output": True})
+    # Completion prompts: the CLI's --raw is the server's apply_chat_template=false.
+    got = generate(server, {"text_input": prompt, "max_tokens": 24, "exclude_input_in_output": True, "apply_chat_template": False})
     want_ids = want["output_ids"]
     assert got["output_ids"] == want_ids, (got, want)
     assert got["text_output"] == want["text"]
     assert got["finish_reason"] == want["finish_reason"]
     # gRPC streaming gives the same tokens, and its deltas concatenate to the same text.
     responses, err = grpc_generate(server, {"text_input": [prompt], "max_tokens": np.array([24], np.int32),
-                                            "stream": [True], "exclude_input_in_output": [True]})
+                                            "stream": [True], "exclude_input_in_output": [True],
+                                            "apply_chat_template": [False]})
     assert err is None, err
     assert ids_of(responses) == want_ids
     assert text_of(responses) == want["text"]

@@ -58,7 +58,8 @@ def test_vllm_additional_outputs_and_n(server):
     inputs = {"text_input": np.array([PROMPT]), "sampling_parameters": np.array([sp]),
               "return_finish_reason": np.array([True]), "return_cumulative_logprob": np.array([True]),
               "return_logprobs": np.array([True]), "return_num_input_tokens": np.array([True]),
-              "return_num_output_tokens": np.array([True]), "exclude_input_in_output": np.array([True])}
+              "return_num_output_tokens": np.array([True]), "exclude_input_in_output": np.array([True]),
+              "apply_chat_template": np.array([False])}  # as vLLM: the prompt as it is
     out, err = grpc_generate(server, inputs)
     assert err is None, err
     final = out[-1]
