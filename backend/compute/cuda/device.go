@@ -42,6 +42,7 @@ type Device struct {
 	timedFree []event
 	parts     scratch // attention partial results
 	logits    scratch // SelectScores' logits
+	ids       scratch // Sample's output ids
 	closing   bool
 }
 

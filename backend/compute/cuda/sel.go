@@ -175,14 +175,7 @@ func (d *Device) Observe(o *compute.Observe) {
 		}
 		q0, n := int(bt.d.QStart[s]), int(bt.d.QRows[s])
 		for r := max(0, n-w); r < n; r++ {
-			var slot int
-			if st.winLen < w {
-				slot = (st.winStart + st.winLen) % w
-				st.winLen++
-			} else { // full: the oldest row's place
-				slot = st.winStart
-				st.winStart = (st.winStart + 1) % w
-			}
+			slot := st.push()
 			rows = append(rows, int32(q0+r))
 			dst = append(dst, uint64(st.window.p)+uint64(4*slot*qd))
 		}
@@ -194,6 +187,19 @@ func (d *Device) Observe(o *compute.Observe) {
 	if a != nil {
 		d.launch("copy_rows_to", [3]int{len(rows), 1, 1}, [3]int{128, 1, 1}, "Observe", tmem(o.Q), a[0], a[1], int32(o.Q.Cols))
 	}
+}
+
+// push returns the window ring's slot for a new newest row: the next free one, or, when the window is full,
+// the oldest row's (which is dropped). Row i of the window, oldest first, is at (winStart+i) % Window.
+func (st *selState) push() int {
+	w := st.spec.Window
+	if st.winLen < w {
+		st.winLen++
+		return (st.winStart + st.winLen - 1) % w
+	}
+	slot := st.winStart
+	st.winStart = (st.winStart + 1) % w
+	return slot
 }
 
 // SelectScores implements compute.Device.
