@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -38,7 +39,7 @@ func (c *chatCache) compiled() (*jinja.Template, error) {
 	c.once.Do(func() {
 		c.tmpl, c.err = jinja.Compile(c.src)
 		if c.err != nil {
-			c.err = fmt.Errorf("chat template: does not parse: %w", c.err)
+			c.err = fmt.Errorf("chat template: does not parse: %w%s", c.err, where(c.src, c.err))
 		}
 	})
 	return c.tmpl, c.err
@@ -113,9 +114,48 @@ func (t *Tokenizer) RenderChat(msgs []Message, o ChatOptions) (string, error) {
 			}
 			return "", fmt.Errorf("chat template: %s (raise_exception)", r.msg)
 		}
-		return "", fmt.Errorf("chat template: %w", err)
+		return "", fmt.Errorf("chat template: %w%s", err, where(c.src, err))
 	}
 	return out, nil
+}
+
+var (
+	unclosedRe = regexp.MustCompile(`^(?:jinja parse: )?unclosed (if|for|macro|call|filter|raw) block$`)
+	blockRe    = regexp.MustCompile(`\{%-?\s*(end)?(if|for|macro|call|filter|raw)\b`)
+	quotedRe   = regexp.MustCompile(`"([^"\s]{2,})"`)
+)
+
+// where says where in src the error err (which names no line) lies, when that can be told: the opening tag
+// of a block left unclosed, or the first line that spells a name the error quotes (an unknown filter or
+// test); "" otherwise, or when err already names its line.
+func where(src string, err error) string {
+	msg := err.Error()
+	if strings.Contains(msg, "line ") {
+		return ""
+	}
+	if m := unclosedRe.FindStringSubmatch(msg); m != nil {
+		var open []int // offsets of the unclosed opening tags of kind m[1]
+		for _, t := range blockRe.FindAllStringSubmatchIndex(src, -1) {
+			if src[t[4]:t[5]] != m[1] {
+				continue
+			}
+			if t[2] < 0 {
+				open = append(open, t[0])
+			} else if len(open) > 0 {
+				open = open[:len(open)-1]
+			}
+		}
+		if len(open) > 0 {
+			return fmt.Sprintf(" (the %s opened at line %d)", m[1], strings.Count(src[:open[0]], "\n")+1)
+		}
+		return ""
+	}
+	if m := quotedRe.FindStringSubmatch(msg); m != nil {
+		if n := lineOf(src, m[1]); n > 0 {
+			return fmt.Sprintf(" (at line %d)", n)
+		}
+	}
+	return ""
 }
 
 // raised is the error of the template's raise_exception(message).

@@ -118,10 +118,11 @@ func TestApplyChatErrors(t *testing.T) {
 	cases := []struct{ name, tmpl, want string }{
 		{"no template", "", "chat template: the model has none"},
 		{"does not parse", "{% for m in messages %}\n{{ m.content }", "chat template: does not parse"},
-		{"unclosed block", "a\n{% if add_generation_prompt %}\nb", "chat template: does not parse"},
+		{"unclosed block", "a\n{% for m in messages %}{% if m %}x{% endif %}{% endfor %}\n{% if add_generation_prompt %}\nb",
+			"chat template: does not parse: jinja parse: unclosed if block (the if opened at line 3)"},
 		{"raises", "{{ bos_token }}\n{% if messages[0].role != 'user' %}\n{{ raise_exception('first must be user') }}{% endif %}",
 			"chat template: first must be user (raise_exception at line 3)"},
-		{"unknown filter", "{{ messages | nosuchfilter }}", `chat template: unknown filter "nosuchfilter"`},
+		{"unknown filter", "x\n{{ messages | nosuchfilter }}", `chat template: unknown filter "nosuchfilter" (at line 2)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
