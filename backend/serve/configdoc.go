@@ -5,6 +5,8 @@ import (
 	"strings"
 )
 
+//go:generate go run ../cmd/omnikv-configdoc -o ../../docs/configuration.md
+
 // ConfigDocPath is where the generated configuration reference lives, relative to the repository root.
 const ConfigDocPath = "docs/configuration.md"
 

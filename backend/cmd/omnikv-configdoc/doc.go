@@ -5,4 +5,5 @@
 //	go run ./backend/cmd/omnikv-configdoc            # from the repository root: (re)writes docs/configuration.md
 //	go run ./backend/cmd/omnikv-configdoc -check     # exits 1 when the committed file differs
 //	go run ./backend/cmd/omnikv-configdoc -o -       # prints it
+//	go generate ./backend/serve                      # the same as the first
 package main

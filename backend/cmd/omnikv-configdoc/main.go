@@ -9,8 +9,6 @@ import (
 	"github.com/omnikv-triton/omnikv-triton/backend/serve"
 )
 
-//go:generate go run . -o ../../../docs/configuration.md
-
 func main() {
 	out := flag.String("o", serve.ConfigDocPath, "file to write (relative to the working directory), or - for stdout")
 	check := flag.Bool("check", false, "do not write: exit 1 when the file differs from the generated text")
