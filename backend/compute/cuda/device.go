@@ -44,6 +44,8 @@ type Device struct {
 	logits    scratch // SelectScores' logits
 	ids       scratch // Sample's output ids
 	closing   bool
+	lt        *lt    // cuBLASLt, or nil
+	blas      string // what f16/bf16 prefill matmuls use, and why
 }
 
 var _ compute.Device = (*Device)(nil)
@@ -94,6 +96,7 @@ func Open(ordinal int) (*Device, error) {
 	if d.ks, err = loadKernels(dr, info.Arch()); err != nil {
 		return fail(err)
 	}
+	d.lt, d.blas = openLt()
 	if d.moved, err = d.pool.get(16, "statistics counters"); err != nil {
 		return fail(err)
 	}
@@ -106,6 +109,9 @@ func Open(ordinal int) (*Device, error) {
 // Info describes the device's GPU.
 func (d *Device) Info() Info { return d.info }
 
+// BLAS says what f16/bf16 matmuls of many tokens (prefill) use: cuBLASLt, or why not.
+func (d *Device) BLAS() string { return d.blas }
+
 // Close waits for the streams and releases everything the device holds.
 func (d *Device) Close() {
 	if d.closing {
@@ -115,6 +121,9 @@ func (d *Device) Close() {
 	d.syncStreams()
 	if d.ks != nil {
 		d.ks.unload(d.drv)
+	}
+	if d.lt != nil {
+		d.lt.close(d)
 	}
 	if d.pool != nil {
 		d.pool.close()

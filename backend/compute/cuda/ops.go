@@ -84,12 +84,13 @@ func (d *Device) Embed(out *compute.Tensor, table *compute.Weight, ids []int32) 
 const mmTokens = 8
 
 // MatMul implements compute.Device: every weight type by matmul_any (dequantized on the fly; a token's
-// result does not depend on the batch).
+// result does not depend on the batch), except f16/bf16 weights with at least ltMinTokens tokens, which go
+// to cuBLASLt when it is present (blaslt.go).
 func (d *Device) MatMul(out, x *compute.Tensor, w *compute.Weight, n int) {
 	if x.Cols != w.Cols || out.Cols != w.Rows || n > x.Rows || n > out.Rows || n < 0 {
 		panic(fmt.Sprintf("matmul %s: x (%d, %d), out (%d, %d), w (%d, %d), n %d", w.Name, x.Rows, x.Cols, out.Rows, out.Cols, w.Rows, w.Cols, n))
 	}
-	if n == 0 || !d.ok() {
+	if n == 0 || !d.ok() || d.matmulLt(out, x, w, n) {
 		return
 	}
 	m := wmem(w)
