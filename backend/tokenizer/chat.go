@@ -81,12 +81,14 @@ func (t *Tokenizer) RenderChat(msgs []Message, o ChatOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	list := make([]any, len(msgs))
-	for i, m := range msgs {
-		list[i] = map[string]any{"role": m.Role, "content": m.Content}
+	list := make([]jinja.Value, len(msgs))
+	for i, m := range msgs { // a dict keeps its keys in order: role, then content, as Python's
+		d := jinja.NewDict()
+		d.AsDict().Set("role", jinja.NewString(m.Role))
+		d.AsDict().Set("content", jinja.NewString(m.Content))
+		list[i] = d
 	}
 	vars := map[string]any{
-		"messages":              list,
 		"add_generation_prompt": o.AddGenerationPrompt,
 		"tools":                 nil,
 		"documents":             nil,
@@ -100,6 +102,7 @@ func (t *Tokenizer) RenderChat(msgs []Message, o ChatOptions) (string, error) {
 	for k, v := range vars {
 		data[k] = jinja.FromGoValue(v)
 	}
+	data["messages"] = jinja.NewList(list)
 	data["raise_exception"] = jinja.NewCallable("raise_exception", raiseException)
 	data["strftime_now"] = jinja.NewCallable("strftime_now", strftimeNow)
 	for k, v := range o.Vars {

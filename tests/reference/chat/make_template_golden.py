@@ -44,7 +44,15 @@ CONVERSATIONS = [
     [(U, "one"), (U, "two")],
     [(U, "one"), (A, "two"), (S, "a system message late")],
 ]
-VARS = {"llama3_2": [{}, {"date_string": "02 Dec 2026"}], "llama3_1": [{}, {"date_string": "02 Dec 2026"}]}
+# A tool, its keys sorted at every level (the Go test reads it back from JSON into Go maps, whose keys the
+# renderer orders; Python keeps the order written): the templates print it with |tojson (Llama's with indent).
+TOOL = {"function": {"description": "The weather in a city, in °C.", "name": "get_weather",
+                     "parameters": {"properties": {"city": {"description": "The city's name", "type": "string"}},
+                                    "required": ["city"], "type": "object"}},
+        "type": "function"}
+VARS = {"llama3_2": [{}, {"date_string": "02 Dec 2026"}],
+        "llama3_1": [{}, {"date_string": "02 Dec 2026"}, {"tools": [TOOL]}],
+        "qwen2_5": [{}, {"tools": [TOOL]}]}
 
 
 def smol_template():
