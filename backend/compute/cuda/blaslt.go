@@ -77,6 +77,7 @@ import "C"
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"unsafe"
 
@@ -98,14 +99,19 @@ type lt struct {
 	xh   scratch // x converted to f16/bf16
 }
 
-// openLt loads cuBLASLt ($OMNIKV_CUBLASLT, libcublasLt.so.13, .12); absent, it says why and f16/bf16
+// openLt loads cuBLASLt ($OMNIKV_CUBLASLT, libcublasLt.so.13, .12, then CUDA's default install); absent, it says why and f16/bf16
 // prefill matmuls use matmul_any.
-func openLt() (*lt, string) {
+func openLt(d *drv) (*lt, string) {
+	runtime.LockOSThread() // cublasLtCreate binds to the current context
+	defer runtime.UnlockOSThread()
+	if err := d.current("cuBLASLt"); err != nil {
+		return nil, "cuBLASLt not used: " + err.Error()
+	}
 	var cands []string
 	if p := os.Getenv("OMNIKV_CUBLASLT"); p != "" {
 		cands = append(cands, p)
 	}
-	cands = append(cands, "libcublasLt.so.13", "libcublasLt.so.12")
+	cands = append(cands, "libcublasLt.so.13", "libcublasLt.so.12", "/usr/local/cuda/lib64/libcublasLt.so.13", "/usr/local/cuda/lib64/libcublasLt.so.12")
 	var why []string
 	for _, p := range cands {
 		cp := C.CString(p)
@@ -151,6 +157,13 @@ func (d *Device) matmulLt(out, x *compute.Tensor, w *compute.Weight, n int) bool
 	}
 	d.launch(cvt, elems(n*w.Cols), [3]int{256, 1, 1}, op, tmem(x), l.xh.p, int64(n*w.Cols))
 	if !d.ok() {
+		return true
+	}
+	// cuBLASLt works in the thread's current context: make it ours, on this thread, for the call.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := d.drv.current(op); err != nil {
+		d.fail(err)
 		return true
 	}
 	var where *C.char

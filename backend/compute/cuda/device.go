@@ -96,7 +96,7 @@ func Open(ordinal int) (*Device, error) {
 	if d.ks, err = loadKernels(dr, info.Arch()); err != nil {
 		return fail(err)
 	}
-	d.lt, d.blas = openLt()
+	d.lt, d.blas = openLt(dr)
 	if d.moved, err = d.pool.get(16, "statistics counters"); err != nil {
 		return fail(err)
 	}

@@ -108,6 +108,7 @@ static xr omni_dev_ctx_release(int ordinal) {
 	if (r) return r;
 	return x_cuDevicePrimaryCtxRelease(d);
 }
+static xr omni_dev_current(xctx c) { return x_cuCtxSetCurrent(c); }
 static xr omni_dev_meminfo(xctx c, size_t *fr, size_t *tot) { CUR(c) return x_cuMemGetInfo(fr, tot); }
 static xr omni_dev_alloc(xctx c, xptr *p, size_t n) { CUR(c) return x_cuMemAlloc(p, n); }
 static xr omni_dev_free(xctx c, xptr p) { CUR(c) return x_cuMemFree(p); }
@@ -241,6 +242,10 @@ func (d *drv) close() {
 	C.free(unsafe.Pointer(d.ptrs))
 	C.omni_dev_ctx_release(C.int(d.ordinal))
 }
+
+// current makes the context current on this OS thread, for libraries that use the current context (cuBLASLt):
+// the caller locks its goroutine to the thread around this and the library's calls.
+func (d *drv) current(op string) error { return cerr(C.omni_dev_current(d.ctx), "cuCtxSetCurrent", op) }
 
 func (d *drv) memInfo() (free, total int64, err error) {
 	var f, t C.size_t
