@@ -6,8 +6,10 @@
 #   llama.test    backend/llama's tests; run.sh runs TestDeviceCompare (device vs CPU greedy decoding)
 #   omnikv        the CLI, with cgo so that it opens cuda:N (run.sh's benchmark: omnikv bench)
 #   probe/        shared/tools/gpu-probe's source, compiled there by nvcc (offload bandwidth)
-# SmolLM2 (98 MB) does not fit the carry limit: the comparison runs SmolLM2's exact shape and weight types
-# with synthetic weights (smollm2-135m:q4_1), built on the GPU machine. With --with-nvrtc it also copies
+#   smollm2-trunc.gguf  SmolLM2 (when $OMNIKV_MODEL or .cache/models has it) cut to the layers that fit what
+#                 is left of the limit (tests/gpu/truncate): the whole file, 98 MB, does not fit. The comparison
+#                 also runs SmolLM2's exact shape and weight types with synthetic weights (smollm2-135m:q4_1),
+#                 built on the GPU machine. With --with-nvrtc it also copies
 # NVRTC 12.9 from PyPI (~110 MB: over the limit; for machines without CUDA's toolkit).
 # Then carry build/gpu to the device machine and run: bash tests/gpu/run.sh
 set -euo pipefail
@@ -26,7 +28,15 @@ if [[ -f "$probe/offload_bw.cu" ]]; then
 else
 	echo "build.sh: $probe/offload_bw.cu not found: run.sh will skip the probe" >&2
 fi
-rm -rf "$out/nvrtc"
+rm -rf "$out/nvrtc" "$out/smollm2-trunc.gguf"
+model="${OMNIKV_MODEL:-.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
+if [[ -f "$model" ]]; then
+	room=$(((64 << 20) - $(du -sb "$out" | cut -f1) - (4 << 20))) # 4 MiB left for anything else carried
+	CGO_ENABLED=0 go run ./tests/gpu/truncate -in "$model" -out "$out/smollm2-trunc.gguf" -max-bytes "$room" ||
+		echo "build.sh: SmolLM2 does not fit even cut: the comparison runs synthetic models only" >&2
+else
+	echo "build.sh: $model missing (scripts/fetch-model.sh): the comparison runs synthetic models only" >&2
+fi
 if [[ "${1:-}" == --with-nvrtc ]]; then
 	eval "$(scripts/fetch-nvrtc.sh)"
 	mkdir -p "$out/nvrtc"

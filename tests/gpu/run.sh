@@ -6,7 +6,7 @@
 #                in the CONFORMANCE list below, built by build.sh)
 #   compare      llama.test -test.run TestDeviceCompare: greedy decoding on the GPU vs the CPU device (16 cores
 #                there) on the golden prompts, dense and OmniKV, SmolLM2's shape and types with synthetic weights
-#                (and the real SmolLM2 when $OMNIKV_MODEL names it there)
+#                (and the real SmolLM2's first layers, build/gpu/smollm2-trunc.gguf, or $OMNIKV_MODEL's file)
 #   probe        gpu-probe (nvcc): zero-copy gather from pinned host memory; its GB/s is the bench's --link-gbps
 #   bench        omnikv bench, Llama-3-8B shape in bf16 (synthetic weights and KV), 8 decode steps: dense all on
 #                the GPU, OmniKV with the sparse layers' KV in pinned host memory, and in a file (--offload-dir);
@@ -38,6 +38,7 @@ else
 	DEVICE=${DEVICE:-cuda:0} MODEL=${MODEL:-llama3-8b:bf16} MODEL_Q4=${MODEL_Q4:-llama3-8b:q4} SHAPE_LAYERS=32 KV_DIM=1024 WEIGHTS=16061054976 FILTER=2,8,18 BUDGET=2048
 	CONTEXTS=(32768 131072 460800) FILE_CONTEXTS=(131072 460800) BATCH_CTX=(32768 131072)
 	COMPARE_MODELS=smollm2-135m:q4_1,tiny:bf16
+	[[ -f "$bin/smollm2-trunc.gguf" ]] && export OMNIKV_MODEL="$bin/smollm2-trunc.gguf" # SmolLM2's first layers (build.sh)
 	[[ -n "${OMNIKV_MODEL:-}" && -f "${OMNIKV_MODEL:-}" ]] && COMPARE_MODELS="smollm2,$COMPARE_MODELS"
 	export OMNIKV_REQUIRE_GPU=1
 	if [[ -e /usr/local/cuda/lib64/libnvrtc.so.13 ]]; then
