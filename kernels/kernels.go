@@ -42,6 +42,11 @@ func Kernels(src string) []string {
 		if !ok {
 			continue
 		}
+		if b, ok := strings.CutPrefix(rest, "__launch_bounds__("); ok { // __launch_bounds__(N) name(
+			if i := strings.IndexByte(b, ')'); i >= 0 {
+				rest = strings.TrimSpace(b[i+1:])
+			}
+		}
 		if i := strings.IndexByte(rest, '('); i > 0 {
 			out = append(out, rest[:i])
 		}

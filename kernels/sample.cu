@@ -44,7 +44,7 @@ __device__ __forceinline__ float block_max_f(float v, float *sh) {
 	return m;
 }
 
-extern "C" __global__ void sample_rows(const float *__restrict__ logits, int vocab, const float *__restrict__ temp,
+extern "C" __global__ void __launch_bounds__(1024) sample_rows(const float *__restrict__ logits, int vocab, const float *__restrict__ temp,
                                        const float *__restrict__ top_p, const int *__restrict__ top_k,
                                        const unsigned long long *__restrict__ seed, const unsigned long long *__restrict__ counter,
                                        int *__restrict__ out) {

@@ -5,7 +5,7 @@
 // order and are listed for Gather (fetch_rows, fetch_slots, counts[1]); the attention list is the slots in
 // use, ascending, then the generated tokens' slots k .. k+step (counts[2]); counts[3] (rows fetched since
 // Select) restarts at 0. mark is zero before and after. grid (states), block (1024).
-extern "C" __global__ void sel_slots(const SelDev *__restrict__ st) {
+extern "C" __global__ void __launch_bounds__(1024) sel_slots(const SelDev *__restrict__ st) {
 	__shared__ int sh[32];
 	const SelDev S = st[blockIdx.x];
 	if (!S.valid) return;

@@ -18,7 +18,7 @@ extern "C" __global__ void sel_headmax_scores(const SelDev *__restrict__ st) {
 }
 
 // sel_topk: mode 0 scores, 1 sink-recent (sink leading tokens). grid (states), block (1024).
-extern "C" __global__ void sel_topk(const SelDev *__restrict__ st, int mode, int sink) {
+extern "C" __global__ void __launch_bounds__(1024) sel_topk(const SelDev *__restrict__ st, int mode, int sink) {
 	__shared__ unsigned hist[256];
 	__shared__ unsigned prefix, want;
 	__shared__ int sh[32];

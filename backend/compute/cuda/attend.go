@@ -12,6 +12,10 @@ import (
 // own length only (never on the batch), which keeps its outputs bit-identical in any batch.
 const attnSplit = 512
 
+// attnSplitRows is the most query rows a sequence may have for its rows to be split over the context
+// (decode and small chunks; a long prefill has parallelism enough and its partial results would be large).
+const attnSplitRows = 8
+
 // maxHeadDim is the largest head dimension the attention kernels hold (kernels/attn_paged.cu).
 const maxHeadDim = 256
 
@@ -58,7 +62,10 @@ func (d *Device) Attend(a *compute.Attention) {
 			if sel != nil {
 				bound = sel.attendLen
 			}
-			splits := max(1, (bound+attnSplit-1)/attnSplit)
+			splits := 1
+			if rows <= attnSplitRows {
+				splits = max(1, (bound+attnSplit-1)/attnSplit)
+			}
 			maxSplits = max(maxSplits, splits)
 			items = append(items, int32(s), int32(i), int32(splits))
 		}

@@ -4,10 +4,15 @@ package cuda
 
 import (
 	"encoding/binary"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/compute"
+	"github.com/omnikv-triton/omnikv-triton/kernels"
 )
 
 // These tests check the device's host-side logic; they need no GPU.
@@ -65,5 +70,43 @@ func TestSelDevLayout(t *testing.T) {
 	var nilState *selState
 	if nb := nilState.dev(0, 0); binary.LittleEndian.Uint32(nb[120:]) != 0 {
 		t.Fatal("a missing state is valid")
+	}
+}
+
+// Every kernel the device launches by name is defined in kernels/*.cu (a typo would otherwise first show on
+// a GPU, as a panic at the op).
+func TestLaunchedKernelsExist(t *testing.T) {
+	defined := map[string]bool{}
+	for _, s := range kernels.Sources() {
+		for _, k := range kernels.Kernels(s.Text) {
+			defined[k] = true
+		}
+	}
+	files, _ := filepath.Glob("*.go")
+	re := regexp.MustCompile(`(?:launch|get)\("([a-z0-9_]+)"`)
+	n := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			n++
+			if !defined[m[1]] {
+				t.Errorf("%s launches %s, which no kernel file defines", f, m[1])
+			}
+		}
+	}
+	// cvt kernels are chosen at run time (blaslt.go): check them by name too.
+	for _, k := range []string{"cvt_f32_f16", "cvt_f32_bf16"} {
+		if !defined[k] {
+			t.Errorf("kernel %s missing", k)
+		}
+	}
+	if n < 20 {
+		t.Fatalf("found %d launches; the pattern no longer matches the code", n)
 	}
 }
