@@ -12,14 +12,15 @@
 #                the GPU, OmniKV with the sparse layers' KV in pinned host memory, and in a file (--offload-dir);
 #                32K, 128K, 450K where memory allows; batch 1 and the largest batch that fits (computed below)
 # Prints one table (each bench row with its floor: (weights + KV read) / HBM + fetched / link) and exits
-# non-zero on any failure. Logs: $OUT (the device tool's folder) or a temporary directory.
+# non-zero on any failure. Logs: a temporary directory, and with $OUT set (the device tool's folder) the table
+# in $OUT/table.txt and every log in $OUT/gpu-logs.tgz (the tool brings back at most 8 files).
 #   bash tests/gpu/run.sh             on the GPU machine (DEVICE=cuda:0)
 #   bash tests/gpu/run.sh --dry-run   anywhere: the CPU device, the tiny shape, short contexts (the plumbing)
 # Status: written without a GPU; it has not run on one yet (issue 11).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="$root/build/gpu"
-logs="${OUT:-$(mktemp -d)}"
+logs="$(mktemp -d /tmp/omnikv-gpu.XXXX)"
 dry=0
 [[ "${1:-}" == --dry-run ]] && dry=1
 budget_s=${BUDGET_S:-470} # the whole script
@@ -27,7 +28,9 @@ t_start=$SECONDS
 for f in cuda.test llama.test omnikv; do
 	[[ -x "$bin/$f" ]] || { echo "run.sh: $bin/$f missing: run tests/gpu/build.sh where Go is, and carry build/gpu"; exit 2; }
 done
-CONFORMANCE=("$bin/cuda.test") # helper A: add further conformance test binaries here
+# Conformance test binaries, each with the package directory it runs in (a test reads files beside it, as
+# under go test). Helper A: add further conformance test binaries here (built by build.sh).
+CONFORMANCE=("$bin/cuda.test:backend/compute/cuda")
 
 if ((dry)); then
 	DEVICE=cpu MODEL=${MODEL:-tiny:bf16} MODEL_Q4=${MODEL_Q4:-tiny:q4} SHAPE_LAYERS=4 KV_DIM=128 WEIGHTS=1500000 FILTER=1 BUDGET=64
@@ -69,9 +72,14 @@ run() {
 verdict() { case $1 in 0) echo ok ;; 124 | 137) echo TIMEOUT ;; *) echo "FAIL($1)" ;; esac; }
 
 # 1. conformance
-for tb in "${CONFORMANCE[@]}"; do
-	n=$(basename "$tb" .test)
-	run "conformance-$n" 90 "$tb" -test.v -test.count=1 -test.timeout=85s
+for entry in "${CONFORMANCE[@]}"; do
+	tb=${entry%%:*} n=$(basename "${entry%%:*}" .test)
+	(
+		cd "$root/${entry#*:}" || exit
+		run "conformance-$n" 90 "$tb" -test.v -test.count=1 -test.timeout=85s
+		echo "$rc $secs" >"$logs/conformance-$n.rc"
+	)
+	read -r rc secs <"$logs/conformance-$n.rc"
 	summary="$(grep -c '^--- PASS' "$logs/conformance-$n.log") pass, $(grep -c '^--- SKIP' "$logs/conformance-$n.log") skip, $(grep -c '^--- FAIL' "$logs/conformance-$n.log") fail"
 	row conformance "$n: $summary" - - - - - - "$secs" "$(verdict $rc)"
 	((rc == 0)) || failed=1
@@ -94,8 +102,8 @@ LINK=""
 if ((dry)) || ! command -v nvcc >/dev/null || [[ ! -f "$bin/probe/offload_bw.cu" ]]; then
 	row probe "skipped (no nvcc or no probe source)" - - - - - - 0 skip
 else
-	run probe-build 60 nvcc -O3 -arch=sm_90 -o "$logs/offload_bw" "$bin/probe/offload_bw.cu"
-	if ((rc == 0)); then run probe 40 "$logs/offload_bw"; fi
+	run probe-build 60 nvcc -O3 -arch=sm_90 -o /tmp/omnikv-offload_bw "$bin/probe/offload_bw.cu"
+	if ((rc == 0)); then run probe 40 /tmp/omnikv-offload_bw; fi
 	LINK=$(grep 'zero-copy gather from pinned host: *98304' "$logs/probe.log" 2>/dev/null | sed -E 's/.*: ([0-9.]+) GB\/s$/\1/')
 	row probe "zero-copy gather 98304 rows: ${LINK:-?} GB/s; $(grep -m1 'H2D pinned' "$logs/probe.log" 2>/dev/null)" - - - - - - "$secs" "$(verdict $rc)"
 	((rc == 0)) || failed=1
@@ -154,7 +162,7 @@ else
 	row bench "$MODEL_Q4: skipped, under 90 s left" - - - - - - 0 skip
 fi
 
-python3 - "$rows" "$logs/bench.rows" "$((SECONDS - t_start))" <<'PY'
+python3 - "$rows" "$logs/bench.rows" "$((SECONDS - t_start))" <<'PY' | tee "$logs/table.txt"
 import json, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 for l in open(sys.argv[2]):
@@ -178,5 +186,9 @@ for p, what, b, c, ms, fl, dev, rss, s, res in rows:
     print(f"{p:<11} {what:<56} {b:>5} {c:>7} {ms:>8} {fl:>8} {ratio(ms, fl):>7} {gib(dev):>7} {gib(rss):>7} {s:>4}  {res}")
 print(f"total {sys.argv[3]} s")
 PY
+if [[ -n "${OUT:-}" && -d "${OUT:-}" ]]; then
+	cp "$logs/table.txt" "$OUT/table.txt"
+	tar czf "$OUT/gpu-logs.tgz" -C "$logs" .
+fi
 ((failed == 0)) || { echo "run.sh: FAILED (logs in $logs)"; exit 1; }
 echo "run.sh: all parts passed"
