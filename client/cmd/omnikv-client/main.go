@@ -6,6 +6,7 @@
 //	omnikv-client chat     --url localhost:8001 --model omnikv_chat [--max-tokens N] [--end auto|last|turn|none] [--stats] ...
 //	omnikv-client health   --url localhost:8001 [--model omnikv]
 //	omnikv-client load|unload --url localhost:8001 --model omnikv
+//	omnikv-client openai   --url localhost:8001 --model omnikv --listen 127.0.0.1:9000
 //
 // generate prints the text as it arrives and then, on stderr, the token count, seconds, tokens
 // per second and time to first token. chat reads one user turn per line of stdin and keeps the
@@ -47,6 +48,7 @@ commands:
   health     server liveness and readiness, and a model's readiness with --model
   load       load or reload --model (server started with --model-control-mode=explicit)
   unload     unload --model
+  openai     an OpenAI-compatible HTTP gateway (/v1/chat/completions, /v1/completions, /v1/models)
 
 run "omnikv-client <command> -h" for the flags of a command.
 `
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, interactive bool, 
 		err = runHealth(ctx, args[1:], stdout, stderr)
 	case "load", "unload":
 		err = runRepository(ctx, args[0], args[1:], stdout, stderr)
+	case "openai":
+		err = runOpenAI(ctx, args[1:], stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
