@@ -4,7 +4,7 @@
 # Creates a Python venv at .cache/tritonvenv (relative to the repository root) holding
 #   - nvidia-pytriton==0.7.0 (it bundles tritonserver 2.51.0 = container 24.10, libs grafted
 #     into site-packages/nvidia_pytriton.libs),
-#   - tritonclient[all] and pytest (clients for tests/e2e).
+#   - tritonclient[all], pytest and openai (clients for tests/e2e; openai for the OpenAI gateway test).
 # Then prints, as shell assignments that can be eval'd:
 #   TRITONSERVER=<path of the tritonserver binary>
 #   TRITON_LD_LIBRARY_PATH=<what LD_LIBRARY_PATH must hold to start it>
@@ -16,7 +16,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${TRITON_VENV:-$root/.cache/tritonvenv}"
 python="${PYTHON:-python3.11}"
 stamp="$venv/.fetch-triton-done"
-want="nvidia-pytriton==0.7.0 tritonclient[all] pytest"
+want="nvidia-pytriton==0.7.0 tritonclient[all] pytest openai==3.51.0"
 
 log() { echo "fetch-triton: $*" >&2; }
 
