@@ -29,6 +29,9 @@ type Options struct {
 	FreeWatermark int64
 	MaxQueue      int    // submissions waiting to start (default 64)
 	OffloadDir    string // non-empty: the offload tier is a memory-mapped file in this directory
+	// SparseResident keeps OmniKV's sparse layers' KV in device memory instead of the offload tier
+	// (kvcache.Config.SparseResident).
+	SparseResident bool
 	// PrefillStretch bounds how much a prompt chunk may slow the sequences that are decoding: a step that
 	// carries prefill tokens is planned to cost at most PrefillStretch times the step without them (see
 	// prefillBudget; default 1.8).
@@ -176,7 +179,7 @@ func New(m *llama.Model, opt Options) (*Engine, error) {
 	pool, err := kvcache.NewPool(m.Device(), kvcache.Config{
 		Layers: m.Layers, KVDim: m.KVDim(), PageSize: opt.PageSize, DType: opt.KVDType, MaxPages: opt.MaxKVPages,
 		ResidentBytes: opt.ResidentBytes, OffloadBytes: opt.OffloadBytes, FreeWatermarkBytes: opt.FreeWatermark,
-		Offload: m.OffloadLayers(), OffloadDir: opt.OffloadDir,
+		Offload: m.OffloadLayers(), OffloadDir: opt.OffloadDir, SparseResident: opt.SparseResident,
 	})
 	if err != nil {
 		return nil, err

@@ -43,6 +43,9 @@ type Config struct {
 	// OffloadDir, when set, puts the offload tier in a memory-mapped file in this directory instead of host
 	// RAM, so that a host can hold contexts beyond its memory.
 	OffloadDir string
+	// SparseResident keeps the offloaded layers' KV in device memory (OmniKV without offload): selection and
+	// staging work as with offload, and the gather copies within the device. OffloadDir is then ignored.
+	SparseResident bool
 }
 
 // Pool hands out KV pages of a device's stores. It is safe for concurrent use.
@@ -123,7 +126,10 @@ func NewPool(dev compute.Device, cfg Config) (*Pool, error) {
 	}
 	if p.offLayers > 0 {
 		tier := compute.TierHost
-		if cfg.OffloadDir != "" {
+		switch {
+		case cfg.SparseResident:
+			tier = compute.TierDevice
+		case cfg.OffloadDir != "":
 			tier = compute.TierMapped
 		}
 		if p.off, err = dev.NewKVStore(p.spec, p.offLayers, tier, compute.StoreOptions{Dir: cfg.OffloadDir}); err != nil {

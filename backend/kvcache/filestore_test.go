@@ -18,16 +18,23 @@ func TestOffloadedThenGatheredEqualsDirect(t *testing.T) {
 	dev := cpu.New()
 	const layers, kvDim, page, n, k = 2, 32, 16, 200, 48
 	for _, tc := range []struct {
-		name string
-		dir  string
-		dt   compute.KVDType
-	}{{"ram-fp16", "", compute.KVF16}, {"file-fp16", t.TempDir(), compute.KVF16}, {"file-fp32", t.TempDir(), compute.KVF32}} {
+		name     string
+		dir      string
+		dt       compute.KVDType
+		resident bool // SparseResident: the offloaded layer stays in device memory
+		tier     compute.Tier
+	}{{"ram-fp16", "", compute.KVF16, false, compute.TierHost}, {"file-fp16", t.TempDir(), compute.KVF16, false, compute.TierMapped},
+		{"file-fp32", t.TempDir(), compute.KVF32, false, compute.TierMapped}, {"resident-fp16", "", compute.KVF16, true, compute.TierDevice}} {
 		t.Run(tc.name, func(t *testing.T) {
-			pool, err := NewPool(dev, Config{Layers: layers, KVDim: kvDim, PageSize: page, DType: tc.dt, Offload: []bool{false, true}, OffloadDir: tc.dir})
+			pool, err := NewPool(dev, Config{Layers: layers, KVDim: kvDim, PageSize: page, DType: tc.dt, Offload: []bool{false, true},
+				OffloadDir: tc.dir, SparseResident: tc.resident})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer pool.Close()
+			if st, _ := pool.Layer(1); st.Tier != tc.tier {
+				t.Fatalf("the offloaded layer's store is in tier %v, want %v", st.Tier, tc.tier)
+			}
 			r := rand.New(rand.NewPCG(5, 6))
 			// Fragment the pool first so the sequence's pages are scattered.
 			other := pool.NewSequence(n)

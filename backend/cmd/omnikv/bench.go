@@ -138,10 +138,14 @@ func runBench(args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "  omnikv: %v\n", okvCfg)
 	}
+	offDir, resident, err := okv.kvTier()
+	if err != nil {
+		return err
+	}
 	bw := floor.resolve(m.Device())
 	fmt.Fprintf(os.Stderr, "  %v\n", bw)
 	b := &bench{m: m, ids: ids, bw: bw, decodeN: *decodeN, repeat: *repeat, chunk: *chunk, synthetic: *synthetic, asJSON: *asJSON,
-		okvCfg: okvCfg, kvCfg: kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 64, DType: kvdt, Offload: m.OffloadLayers(), OffloadDir: okv.dir()}}
+		okvCfg: okvCfg, kvCfg: kvcache.Config{Layers: m.Layers, KVDim: m.KVDim(), PageSize: 64, DType: kvdt, Offload: m.OffloadLayers(), OffloadDir: offDir, SparseResident: resident}}
 	var want []string
 	if wantDense {
 		want = append(want, "dense")

@@ -221,7 +221,7 @@ func (b *bench) interfere(n, c, promptLen int) (*interferenceResult, error) {
 // the prompt's time to first token. With promptLen 0, the run ends once every stream has interfereWarm +
 // window tokens and returns the gaps of tokens interfereWarm .. interfereWarm+window.
 func (b *bench) streams(n, c, promptLen, window int) (gaps []float64, made int, ttft float64, err error) {
-	eng, err := engine.New(b.m, engine.Options{MaxSequences: n + 1, KVDType: b.kvCfg.DType, OffloadDir: b.kvCfg.OffloadDir})
+	eng, err := engine.New(b.m, engine.Options{MaxSequences: n + 1, KVDType: b.kvCfg.DType, OffloadDir: b.kvCfg.OffloadDir, SparseResident: b.kvCfg.SparseResident})
 	if err != nil {
 		return nil, 0, 0, err
 	}

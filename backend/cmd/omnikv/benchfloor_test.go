@@ -62,6 +62,7 @@ func TestBenchSynthetic(t *testing.T) {
 	}{
 		{"dense and omnikv", []string{"--context", "512", "--modes", "dense,omnikv"}, 2},
 		{"omnikv offloaded to a file", []string{"--context", "512", "--modes", "omnikv", "--offload-dir", dir}, 1},
+		{"omnikv resident", []string{"--context", "512", "--modes", "omnikv", "--sparse-resident"}, 1},
 		{"batch", []string{"--context", "512", "--batch", "1,2", "--modes", "dense,omnikv"}, 4},
 	} {
 		t.Run(c.name, func(t *testing.T) {

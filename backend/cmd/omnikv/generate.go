@@ -83,7 +83,11 @@ func runGenerate(args []string) error {
 	if err != nil {
 		return err
 	}
-	eng, err := engine.New(m, engine.Options{MaxSequences: 1, KVDType: kvdt, OffloadDir: okv.dir()})
+	offDir, resident, err := okv.kvTier()
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(m, engine.Options{MaxSequences: 1, KVDType: kvdt, OffloadDir: offDir, SparseResident: resident})
 	if err != nil {
 		return err
 	}

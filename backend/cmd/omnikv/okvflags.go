@@ -14,6 +14,7 @@ type okvFlags struct {
 	wait, window             *int
 	dense                    *bool
 	offloadDir               *string
+	resident                 *bool
 }
 
 func addOKVFlags(fs *flag.FlagSet) *okvFlags {
@@ -26,6 +27,8 @@ func addOKVFlags(fs *flag.FlagSet) *okvFlags {
 		dense:    fs.Bool("dense", false, "turn OmniKV off: every layer attends to the whole context"),
 		offloadDir: fs.String("offload-dir", "", "keep the sparse layers' KV in a memory-mapped file in this directory "+
 			"(contexts beyond RAM); default: host memory"),
+		resident: fs.Bool("sparse-resident", false, "keep the sparse layers' KV in device memory (OmniKV without offload; "+
+			"the selected rows are still staged, by a copy within the device)"),
 	}
 }
 
@@ -62,5 +65,11 @@ func (f *okvFlags) apply(m *llama.Model) error {
 	return m.SetOmniKV(c)
 }
 
-// dir returns the offload directory the flags ask for ("": host memory).
-func (f *okvFlags) dir() string { return *f.offloadDir }
+// kvTier returns the kv cache options the flags ask for: the offload directory and whether the sparse layers'
+// KV stays in device memory.
+func (f *okvFlags) kvTier() (dir string, resident bool, err error) {
+	if *f.resident && *f.offloadDir != "" {
+		return "", false, fmt.Errorf("--sparse-resident and --offload-dir exclude each other")
+	}
+	return *f.offloadDir, *f.resident, nil
+}
