@@ -148,6 +148,7 @@ join() { local IFS=,; echo "$*"; }
 # Most telling first: batch 1 dense vs OmniKV at every context, then batches, then the file tier, then q4.
 [[ ${#dense_ctx[@]} -gt 0 ]] && bench dense-b1 "$MODEL dense, all KV on the device" --dense --context "$(join "${dense_ctx[@]}")"
 [[ ${#okv_ctx[@]} -gt 0 ]] && bench omnikv-b1 "$MODEL omnikv, sparse KV in host memory" --modes omnikv --context "$(join "${okv_ctx[@]}")"
+[[ ${#dense_ctx[@]} -gt 0 ]] && bench omnikv-res-b1 "$MODEL omnikv resident, all KV on the device" --modes omnikv --sparse-resident --context "$(join "${dense_ctx[@]}")"
 for c in "${BATCH_CTX[@]}"; do
 	bench "dense-b-$c" "$MODEL dense, all KV on the device" --dense --batch "$(fit "$c" 4 0)" --context "$c"
 	bench "omnikv-b-$c" "$MODEL omnikv, sparse KV in host memory" --modes omnikv --batch "$(fit "$c" 1 3)" --context "$c"
