@@ -22,7 +22,7 @@ type ChatOptions struct {
 	// AddGenerationPrompt appends what opens the assistant's turn (the template's add_generation_prompt).
 	AddGenerationPrompt bool
 	// Vars are further template variables, as keyword arguments of Hugging Face's apply_chat_template
-	// (e.g. "date_string"); they override the defaults below.
+	// (e.g. "date_string", "tools"); they override the variables RenderChat sets.
 	Vars map[string]any
 }
 
@@ -67,8 +67,8 @@ func (t *Tokenizer) ApplyChat(msgs []Message, addGenerationPrompt bool) (string,
 // RenderChat renders msgs with the model's chat template. The template sees what transformers gives it:
 // messages (a list of {role, content}), add_generation_prompt, tools (none), the vocabulary's special
 // tokens (bos_token, eos_token, unk_token, pad_token, where the model has them), raise_exception (an error
-// carrying the template's message) and strftime_now, then o.Vars. Errors name the cause and, where known,
-// the template line: "chat template: <message> at line N".
+// carrying the template's message) and strftime_now, then o.Vars. Errors start "chat template: " and name
+// the template line where it can be told, e.g. "chat template: <message> (raise_exception at line N)".
 func (t *Tokenizer) RenderChat(msgs []Message, o ChatOptions) (string, error) {
 	c := t.chat
 	if c == nil || c.src != t.chatTemplate { // a Tokenizer built without SetChatTemplate
