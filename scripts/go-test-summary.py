@@ -33,8 +33,10 @@ def main() -> int:
                 sys.stdout.write(out)
         elif action == "fail":
             failed = True
-            if test:
-                sys.stdout.write("".join(buf.pop((pkg, test), [])))
+            # A failed test prints its output; a failed package also prints that of tests left unfinished (a
+            # panic, a timeout or a signal ended the test binary mid-test).
+            for key in [k for k in buf if k[0] == pkg and (k[1] == test or not test)]:
+                sys.stdout.write("".join(buf.pop(key)))
         elif action == "skip" and test:
             lines = [l.strip() for l in buf.pop((pkg, test), []) if not l.startswith(QUIET) and "--- SKIP" not in l]
             skipped.append(f"go test {pkg} {test}: {' '.join(l for l in lines if l) or '(no reason given)'}")
