@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 command -v gcc >/dev/null && command -v cmake >/dev/null || { apt-get update -qq && apt-get install -y -qq gcc cmake >/dev/null; }
 command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; } # tokenizer references
-mkdir -p .cache; skips=$root/.cache/test-skipped.txt; : >"$skips"
+mkdir -p .cache; skips=$(mktemp); pylog=$(mktemp); trap 'rm -f "$skips" "$pylog"' EXIT # per run: runs may overlap
 export OMNIKV_MODEL=${OMNIKV_MODEL:-$(scripts/fetch-model.sh)}
 tests/reference/tokenizer/fetch.sh >/dev/null
 tests/reference/chat/fetch.sh >/dev/null # chat templates of TestTemplateGolden (.cache/chat/templates)
@@ -58,13 +58,14 @@ done
 step "end-to-end tests against a real tritonserver (tests/e2e)"
 eval "$(scripts/fetch-triton.sh)"
 scripts/fetch-model.sh --link >/dev/null
-"$TRITON_PYTHON" -m pytest tests/e2e tests/perf -q -rs -p no:cacheprovider | tee .cache/test-pytest.log
-grep '^SKIPPED' .cache/test-pytest.log | sed 's/^/pytest /' >>"$skips" || true
+"$TRITON_PYTHON" -m pytest tests/e2e tests/perf -q -rs -p no:cacheprovider | tee "$pylog"
+grep '^SKIPPED' "$pylog" | sed 's/^/pytest /' >>"$skips" || true
 
 step "benchmark and quality tooling (unit tests, no benchmark run)"
 "$TRITON_PYTHON" -m unittest discover -s tests/bench -p 'test_*.py'
 step "deployment: Dockerfile lint, the image's install tree served by tritonserver, Kubernetes manifests"; tests/deploy/check.sh
 echo
+cp "$skips" .cache/test-skipped.txt
 if [ -s "$skips" ]; then
   echo "== skipped ($(wc -l <"$skips")): each with its reason (.cache/test-skipped.txt)"
   cat "$skips"
