@@ -5,7 +5,8 @@
 //     backend cannot do with an OpenAI-style error naming the field) and turns it into Triton
 //     requests for the omnikv model: the chat messages as the `messages` input (the model renders
 //     them with its own chat template), a completion prompt as `text_input` or `input_ids` with
-//     apply_chat_template=false, the sampling fields as `sampling_parameters` JSON;
+//     apply_chat_template=false, the sampling fields as `sampling_parameters` JSON; messages.go reads
+//     the chat messages (text only);
 //   - response.go reads the model's responses (`text_output`, `finish_reason`, `prompt_tokens`,
 //     `completion_tokens`, `logprobs`, one element per completion when n > 1) into OpenAI choices;
 //   - server.go serves the endpoints (non-streaming JSON, server-sent events when stream is true,

@@ -72,10 +72,13 @@ func modelNotFound(model string, served []string) *Error {
 
 // unavailableHints are texts of the omnikv backend's and Triton's errors that mean "no room now, try
 // later" (the backend's UNAVAILABLE code does not survive Triton's gRPC stream, only its message).
-var unavailableHints = []string{"no KV memory", "session limit reached", "queue full", "engine: closed"}
+// Triton's "has no available versions" is a model it knows but has not loaded (loading, unloading,
+// or failed to load).
+var unavailableHints = []string{"no KV memory", "session limit reached", "queue full", "engine: closed", "has no available versions"}
 
-// notFoundHints mark Triton's answer for a model it does not have.
-var notFoundHints = []string{"Request for unknown model", "unknown model"}
+// notFoundHints mark Triton's answer for a model it does not have ("Request for unknown model: 'x'
+// is not found").
+var notFoundHints = []string{"is not found"}
 
 // fromTriton maps an error of a Triton call to an *Error. It is the one place where Triton's
 // failures get HTTP statuses: an error message of the model (a *client.ServerError) is the
@@ -89,14 +92,14 @@ func fromTriton(err error) *Error {
 	var se *client.ServerError
 	if errors.As(err, &se) {
 		msg := "Triton: " + se.Message
-		for _, h := range notFoundHints {
-			if strings.Contains(se.Message, h) {
-				return &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Param: "model", Code: "model_not_found", Message: msg}
-			}
-		}
 		for _, h := range unavailableHints {
 			if strings.Contains(se.Message, h) {
 				return &Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "server_overloaded", Message: msg}
+			}
+		}
+		for _, h := range notFoundHints {
+			if strings.Contains(se.Message, h) {
+				return &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Param: "model", Code: "model_not_found", Message: msg}
 			}
 		}
 		if strings.Contains(strings.ToLower(se.Message), "internal") {
