@@ -200,6 +200,17 @@ func TestStreaming(t *testing.T) {
 			},
 		},
 		{
+			name:     "an error after the first chunk comes as an error event, without [DONE]",
+			path:     "/v1/chat/completions",
+			body:     `{"model": "omnikv", "messages": [{"role": "user", "content": "Hi"}], "stream": true}`,
+			response: []*pb.ModelStreamInferResponse{piece("Hel"), clienttest.Error("", "engine: closed")},
+			want: []string{
+				`{"choices":[{"delta":{"content":"","role":"assistant"},"finish_reason":null,"index":0,"logprobs":null}],"created":0,"id":"chatcmpl-ID","model":"omnikv","object":"chat.completion.chunk"}`,
+				`{"choices":[{"delta":{"content":"Hel"},"finish_reason":null,"index":0,"logprobs":null}],"created":0,"id":"chatcmpl-ID","model":"omnikv","object":"chat.completion.chunk"}`,
+				`{"error":{"code":"server_overloaded","message":"Triton: engine: closed","param":null,"type":"server_error"}}`,
+			},
+		},
+		{
 			name:     "completions, n=2, without usage",
 			path:     "/v1/completions",
 			body:     `{"model": "omnikv", "prompt": "P", "n": 2, "stream": true}`,
