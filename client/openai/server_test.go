@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -325,6 +326,35 @@ func TestLogprobs(t *testing.T) {
 	}
 }
 
+// TestStreamedLogprobs checks that each streamed completion chunk carries its own tokens, with
+// text offsets running on across chunks.
+func TestStreamedLogprobs(t *testing.T) {
+	tok := func(id int, text string) string {
+		return `[{"` + fmt.Sprint(id) + `":{"logprob":-0.5,"rank":1,"decoded_token":"` + text + `"}}]`
+	}
+	step := func(text string, id int) *pb.ModelStreamInferResponse {
+		return clienttest.Response("", false, clienttest.Text("text_output", text), clienttest.Text("logprobs", tok(id, text)))
+	}
+	url := gateway(t, &fakeTriton{answer: func(*pb.ModelInferRequest) []*pb.ModelStreamInferResponse {
+		return []*pb.ModelStreamInferResponse{step("ab", 1), step("cde", 2), final([]string{""}, []string{"length"}, 1, 2)}
+	}})
+	status, body := post(t, url+"/v1/completions", `{"model": "omnikv", "prompt": "x", "logprobs": 0, "stream": true}`)
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	var offsets [][]int
+	for _, e := range events(t, body) {
+		var c Completion
+		if e == "[DONE]" || json.Unmarshal([]byte(e), &c) != nil || len(c.Choices) == 0 || c.Choices[0].Logprobs == nil {
+			continue
+		}
+		offsets = append(offsets, c.Choices[0].Logprobs.TextOffset)
+	}
+	if want := [][]int{{0}, {2}}; !reflect.DeepEqual(offsets, want) {
+		t.Errorf("text offsets per chunk %v, want %v", offsets, want)
+	}
+}
+
 // TestDisconnectCancels checks that a client leaving mid-stream cancels the Triton stream: when
 // the model is silent (only the HTTP request's context can tell), and when it keeps sending (the
 // failed write stops it too).
@@ -394,5 +424,27 @@ func TestModels(t *testing.T) {
 	}()
 	if status != http.StatusNotFound {
 		t.Errorf("GET /v1/models/nope: %d, want 404", status)
+	}
+}
+
+func TestAPIKey(t *testing.T) {
+	hs := httptest.NewServer(NewServer(nil, Options{Models: []string{"omnikv"}, APIKey: "sesame"}))
+	defer hs.Close()
+	for _, tt := range []struct {
+		auth   string
+		status int
+	}{{"", 401}, {"Bearer nope", 401}, {"sesame", 401}, {"Bearer sesame", 200}} {
+		req, _ := http.NewRequest(http.MethodGet, hs.URL+"/v1/models", nil)
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.status {
+			t.Errorf("Authorization %q: status %d, want %d", tt.auth, resp.StatusCode, tt.status)
+		}
 	}
 }
