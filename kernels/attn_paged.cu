@@ -12,7 +12,7 @@
 #define ATTN_MAX_DPL 8 // head_dim <= 32*8
 
 // items (n_items, 3) int32: sequence, query row within it, splits of that sequence (each of split_len
-// visible tokens). sel (seqs) or NULL: a state with valid != 0 restricts its sequence to its attention list.
+// visible tokens, the last one the rest). sel (seqs) or NULL: a state with valid != 0 restricts its sequence to its attention list.
 // parts (n_items, heads, max_splits, head_dim + 2) f64: unnormalized output, max, sum.
 //   q (rows, heads*head_dim) f32; pages (store pages, 2) addresses of the layer's pages.
 // grid (n_items, heads, max_splits), block (32).
@@ -45,7 +45,8 @@ extern "C" __global__ void attn_paged_partial(const float *__restrict__ q, const
 	}
 	for (int d = lane; d < head_dim; d += OMNI_WARP) qs[d] = q[(size_t)row * heads * head_dim + h * head_dim + d];
 	__syncwarp();
-	const int j0 = z * split_len, j1 = min(j0 + split_len, nvis);
+	// The last split takes the rest (a sequence's split count may come from a bound, or be 1 for long prefill).
+	const int j0 = z * split_len, j1 = z == splits - 1 ? nvis : min(j0 + split_len, nvis);
 	float m = -INFINITY;
 	double l = 0.0, acc[ATTN_MAX_DPL];
 	for (int r = 0; r < ATTN_MAX_DPL; r++) acc[r] = 0.0;

@@ -19,7 +19,8 @@ import (
 // Nothing here has run on a GPU yet: it is compile-checked (cgo build, NVRTC compile of every kernel) and
 // its conformance test (computetest.Run) skips without a GPU.
 type Device struct {
-	drv     *drv
+	api     gpuAPI
+	drv     *drv // the driver (nil when emulated)
 	info    Info
 	ks      *kernelSet
 	pool    *pool
@@ -74,36 +75,47 @@ func Open(ordinal int) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Device{drv: dr, info: info}
-	fail := func(err error) (*Device, error) {
+	ks, err := loadKernels(dr, info.Arch())
+	if err != nil {
+		dr.close()
+		return nil, fmt.Errorf("cuda: open %v: %w", info, err)
+	}
+	d := &Device{api: &realAPI{drv: dr, ks: ks}, drv: dr, info: info, ks: ks}
+	d.lt, d.blas = openLt(dr)
+	if err := d.init(); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("cuda: open %v: %w", info, err)
 	}
-	d.pool = newPool(dr, d.syncStreams)
-	if d.compute, err = dr.newStream("compute stream"); err != nil {
-		return fail(err)
+	return d, nil
+}
+
+// init makes the pool, the streams, the events and the statistics counters.
+func (d *Device) init() error {
+	var err error
+	d.pool = newPool(d.api, d.syncStreams)
+	if d.compute, err = d.api.newStream("compute stream"); err != nil {
+		return err
 	}
-	if d.copy, err = dr.newStream("copy stream"); err != nil {
-		return fail(err)
+	if d.copy, err = d.api.newStream("copy stream"); err != nil {
+		return err
 	}
 	d.computeArgs.s, d.copyArgs.s = d.compute, d.copy
-	if d.copyEv, err = dr.newEvent(false, "copy event"); err != nil {
-		return fail(err)
+	if d.copyEv, err = d.api.newEvent(false, "copy event"); err != nil {
+		return err
 	}
-	if d.computeEv, err = dr.newEvent(false, "compute event"); err != nil {
-		return fail(err)
+	if d.computeEv, err = d.api.newEvent(false, "compute event"); err != nil {
+		return err
 	}
-	if d.ks, err = loadKernels(dr, info.Arch()); err != nil {
-		return fail(err)
-	}
-	d.lt, d.blas = openLt(dr)
 	if d.moved, err = d.pool.get(16, "statistics counters"); err != nil {
-		return fail(err)
+		return err
 	}
-	if err := dr.memset0(d.moved, 16, d.compute, "statistics counters"); err != nil {
-		return fail(err)
-	}
-	return d, d.Sync()
+	d.fail(d.memset0(d.moved, 16, d.compute, "statistics counters"))
+	return d.Sync()
+}
+
+// memset0 queues zeroing n bytes at p on s.
+func (d *Device) memset0(p dptr, n int, s stream, op string) error {
+	return d.api.memset(p, 0, n, s, op)
 }
 
 // Info describes the device's GPU.
@@ -130,15 +142,15 @@ func (d *Device) Close() {
 	}
 	for _, e := range append(append(append(append(d.freeEvents, d.liveFences...), d.waits...), d.timedFree...), d.copyEv, d.computeEv) {
 		if e != (event{}) {
-			d.drv.destroyEvent(e)
+			d.api.destroyEvent(e)
 		}
 	}
 	for _, s := range []stream{d.compute, d.copy} {
 		if s != (stream{}) {
-			d.drv.destroyStream(s)
+			d.api.destroyStream(s)
 		}
 	}
-	d.drv.close()
+	d.api.close()
 }
 
 // Name implements compute.Device.
@@ -159,10 +171,10 @@ func (d *Device) ok() bool { return d.err == nil }
 
 // syncStreams waits for both streams.
 func (d *Device) syncStreams() error {
-	if err := d.drv.syncStream(d.copy, "sync copy stream"); err != nil {
+	if err := d.api.syncStream(d.copy, "sync copy stream"); err != nil {
 		return err
 	}
-	return d.drv.syncStream(d.compute, "sync compute stream")
+	return d.api.syncStream(d.compute, "sync compute stream")
 }
 
 // Sync implements compute.Device: waits for every queued op; fences handed out are complete after it.
@@ -178,7 +190,7 @@ func (d *Device) Sync() error {
 // memory that a Gather may still read (batches, selection lists) or write (staging).
 func (d *Device) waitCopy(op string) {
 	if d.copyPending && d.ok() {
-		d.fail(d.drv.wait(d.compute, d.copyEv, op+": wait for the copy stream"))
+		d.fail(d.api.wait(d.compute, d.copyEv, op+": wait for the copy stream"))
 		d.copyPending = false
 	}
 }
@@ -215,7 +227,7 @@ func (d *Device) upload(ab *argBuf, op string, parts ...[]byte) []dptr {
 	if ab.buf.size < len(ab.host) {
 		// The old buffer may still be read by queued kernels of this stream: wait for them first.
 		if ab.buf.p != 0 {
-			d.fail(d.drv.syncStream(ab.s, op+": grow argument buffer"))
+			d.fail(d.api.syncStream(ab.s, op+": grow argument buffer"))
 			d.pool.put(ab.buf.p)
 			ab.buf = scratch{}
 		}
@@ -226,7 +238,7 @@ func (d *Device) upload(ab *argBuf, op string, parts ...[]byte) []dptr {
 		}
 		ab.buf = scratch{p: p, size: class(max(len(ab.host), 64<<10))}
 	}
-	if err := d.drv.htod(ab.buf.p, ab.host, ab.s, op+": upload arguments"); err != nil {
+	if err := d.api.htod(ab.buf.p, ab.host, ab.s, op+": upload arguments"); err != nil {
 		d.fail(err)
 		return nil
 	}
@@ -242,7 +254,7 @@ func (d *Device) launch(name string, grid, block [3]int, op string, args ...any)
 	if !d.ok() {
 		return
 	}
-	d.fail(d.drv.launch(d.ks.get(name), grid, block, 0, d.compute, op, args...))
+	d.fail(d.api.run(name, grid, block, d.compute, op, args...))
 }
 
 // Views of host slices as bytes.
@@ -288,7 +300,7 @@ func (d *Device) NewTensor(dt compute.DType, rows, cols int) (*compute.Tensor, e
 	if err != nil {
 		return nil, err
 	}
-	if err := d.drv.memset0(p, n, d.compute, "zero a new tensor"); err != nil {
+	if err := d.memset0(p, n, d.compute, "zero a new tensor"); err != nil {
 		d.pool.put(p)
 		return nil, err
 	}
@@ -301,7 +313,7 @@ func (d *Device) Write(t *compute.Tensor, row0 int, src []float32) {
 		panic(fmt.Sprintf("cuda write: %d values at row %d of a (%d, %d) %v tensor", len(src), row0, t.Rows, t.Cols, t.DType))
 	}
 	if d.ok() {
-		d.fail(d.drv.htod(tmem(t)+dptr(4*row0*t.Cols), f32b(src), d.compute, "Write"))
+		d.fail(d.api.htod(tmem(t)+dptr(4*row0*t.Cols), f32b(src), d.compute, "Write"))
 	}
 }
 
@@ -311,8 +323,8 @@ func (d *Device) Read(dst []float32, t *compute.Tensor) {
 		panic(fmt.Sprintf("cuda read: %d values from a (%d, %d) tensor", len(dst), t.Rows, t.Cols))
 	}
 	if d.ok() {
-		d.fail(d.drv.dtoh(f32b(dst), tmem(t), d.compute, "Read"))
-		d.fail(d.drv.syncStream(d.compute, "Read"))
+		d.fail(d.api.dtoh(f32b(dst), tmem(t), d.compute, "Read"))
+		d.fail(d.api.syncStream(d.compute, "Read"))
 	}
 }
 
@@ -348,13 +360,13 @@ func (d *Device) Bind(t *weights.Tensor) (*compute.Weight, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
 	}
-	if err := d.drv.htod(p, t.Data, d.compute, "bind "+t.Name); err != nil {
+	if err := d.api.htod(p, t.Data, d.compute, "bind "+t.Name); err != nil {
 		d.pool.put(p)
 		return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
 	}
 	// The copy reads the (memory-mapped) bytes asynchronously after staging: wait so that the caller may
 	// drop the mapping's pages.
-	if err := d.drv.syncStream(d.compute, "bind "+t.Name); err != nil {
+	if err := d.api.syncStream(d.compute, "bind "+t.Name); err != nil {
 		return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
 	}
 	return &compute.Weight{Name: t.Name, Type: t.Type, Rows: rows, Cols: cols, Handle: &weightMem{p: p, rowBytes: rb}}, nil

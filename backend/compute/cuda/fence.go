@@ -44,8 +44,8 @@ func (d *Device) Gather(g *compute.Gather) compute.Fence {
 		return compute.Fence{}
 	}
 	op := fmt.Sprintf("Gather layer %d -> %d", g.SrcLayer, g.DstLayer)
-	d.fail(d.drv.record(d.computeEv, d.compute, op))
-	d.fail(d.drv.wait(d.copy, d.computeEv, op))
+	d.fail(d.api.record(d.computeEv, d.compute, op))
+	d.fail(d.api.wait(d.copy, d.computeEv, op))
 	a := d.upload(&d.copyArgs, op, devs(g.States, nil, nil))
 	if a == nil {
 		return compute.Fence{}
@@ -53,7 +53,7 @@ func (d *Device) Gather(g *compute.Gather) compute.Fence {
 	rowBytes := src.spec.KVDim * src.spec.DType.Bytes()
 	blocks := min(gatherBlocks, (maxK+3)/4)
 	if d.ok() {
-		d.fail(d.drv.launch(d.ks.get("gather_paged"), [3]int{blocks, len(g.States), 1}, [3]int{128, 1, 1}, 0, d.copy, op,
+		d.fail(d.api.run("gather_paged", [3]int{blocks, len(g.States), 1}, [3]int{128, 1, 1}, d.copy, op,
 			a[0], sb.buf.p, db.buf.p, int32(g.SrcBatch.Seqs), src.pages(g.SrcLayer), dst.pages(g.DstLayer),
 			int32(src.spec.PageTokens), int32(rowBytes), d.moved))
 	}
@@ -62,8 +62,8 @@ func (d *Device) Gather(g *compute.Gather) compute.Fence {
 		d.fail(err)
 		return compute.Fence{}
 	}
-	d.fail(d.drv.record(ev, d.copy, op))
-	d.fail(d.drv.record(d.copyEv, d.copy, op))
+	d.fail(d.api.record(ev, d.copy, op))
+	d.fail(d.api.record(d.copyEv, d.copy, op))
 	d.copyPending = true
 	d.liveFences = append(d.liveFences, ev)
 	d.stats.Gathers++
@@ -77,7 +77,7 @@ func (d *Device) event(timed bool, op string) (event, error) {
 		d.freeEvents = d.freeEvents[:len(d.freeEvents)-1]
 		return e, nil
 	}
-	return d.drv.newEvent(timed, op)
+	return d.api.newEvent(timed, op)
 }
 
 // Wait implements compute.Device: the compute stream waits for the fence's Gather. Two timed events around
@@ -92,12 +92,12 @@ func (d *Device) Wait(f compute.Fence) {
 	var err error
 	if before, err = d.timedEvent(op); err == nil {
 		if after, err = d.timedEvent(op); err == nil {
-			d.fail(d.drv.record(before, d.compute, op))
+			d.fail(d.api.record(before, d.compute, op))
 		}
 	}
-	d.fail(d.drv.wait(d.compute, fc.ev, op))
+	d.fail(d.api.wait(d.compute, fc.ev, op))
 	if err == nil {
-		d.fail(d.drv.record(after, d.compute, op))
+		d.fail(d.api.record(after, d.compute, op))
 		d.waits = append(d.waits, before, after)
 	}
 	d.stats.FenceWaits++
@@ -110,7 +110,7 @@ func (d *Device) timedEvent(op string) (event, error) {
 		d.timedFree = d.timedFree[:n-1]
 		return e, nil
 	}
-	return d.drv.newEvent(true, op)
+	return d.api.newEvent(true, op)
 }
 
 // Stats are the device's counters since it was opened (or ResetStats): a benchmark takes them per step.
@@ -128,7 +128,7 @@ func (d *Device) Stats() Stats {
 		return d.stats
 	}
 	for i := 0; i+1 < len(d.waits); i += 2 {
-		ms, err := d.drv.elapsed(d.waits[i], d.waits[i+1], "Stats")
+		ms, err := d.api.elapsed(d.waits[i], d.waits[i+1], "Stats")
 		if err == nil {
 			d.stats.WaitMs += float64(ms)
 		}

@@ -94,13 +94,13 @@ func (d *Device) GrowKVStore(s *compute.KVStore, pages int) error {
 		if err != nil {
 			return err
 		}
-		if err := d.drv.memset0(p, n, d.compute, op); err != nil {
+		if err := d.memset0(p, n, d.compute, op); err != nil {
 			d.pool.put(p)
 			return err
 		}
 		c.dev, c.pool = p, true
 	case compute.TierHost:
-		h, p, err := d.drv.hostAlloc(n, op)
+		h, p, err := d.api.hostAlloc(n, op)
 		if err != nil {
 			return err
 		}
@@ -115,7 +115,7 @@ func (d *Device) GrowKVStore(s *compute.KVStore, pages int) error {
 		if err != nil {
 			return fmt.Errorf("cuda: %s: mmap: %w", op, err)
 		}
-		p, err := d.drv.hostRegister(b, op)
+		p, err := d.api.hostRegister(b, op)
 		if err != nil {
 			syscall.Munmap(b)
 			return err
@@ -139,7 +139,7 @@ func (d *Device) GrowKVStore(s *compute.KVStore, pages int) error {
 	if !d.grow(&st.tdev, 8*len(st.table), op+": page table") {
 		return d.err
 	}
-	if err := d.drv.htod(st.tdev.p, u64b(st.table), d.compute, op+": page table"); err != nil {
+	if err := d.api.htod(st.tdev.p, u64b(st.table), d.compute, op+": page table"); err != nil {
 		d.fail(err)
 		return err
 	}
@@ -166,9 +166,9 @@ func (d *Device) freeStore(st *kvStore) {
 		case c.pool:
 			d.pool.put(c.dev)
 		case c.pinned != nil:
-			d.fail(d.drv.hostFree(c.pinned, "free host KV store"))
+			d.fail(d.api.hostFree(c.pinned, "free host KV store"))
 		case c.mapped != nil:
-			d.fail(d.drv.hostUnregister(c.mapped, "free mapped KV store"))
+			d.fail(d.api.hostUnregister(c.mapped, "free mapped KV store"))
 			syscall.Munmap(c.mapped)
 		}
 	}

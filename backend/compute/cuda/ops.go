@@ -54,7 +54,7 @@ func (d *Device) SetBatch(b *compute.Batch, desc *compute.BatchDesc) {
 	}
 	d.waitCopy("SetBatch") // a Gather may still read the previous description
 	if d.grow(&bt.buf, 4*max(len(bt.arr), 1), "SetBatch") {
-		d.fail(d.drv.htod(bt.buf.p, i32b(bt.arr), d.compute, "SetBatch"))
+		d.fail(d.api.htod(bt.buf.p, i32b(bt.arr), d.compute, "SetBatch"))
 	}
 }
 

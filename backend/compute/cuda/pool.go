@@ -14,7 +14,7 @@ import (
 // stores and selection states, and the compute stream waits for it before any of those is freed). Blocks
 // return to the driver only when an allocation fails (trim, then one retry) and at Close.
 type pool struct {
-	d     *drv
+	d     gpuAPI
 	free  map[int][]dptr // size class -> free blocks
 	size  map[dptr]int   // every live block -> its class
 	inUse int64          // bytes handed out
@@ -22,7 +22,7 @@ type pool struct {
 	sync  func() error   // waits for the streams before a trim
 }
 
-func newPool(d *drv, sync func() error) *pool {
+func newPool(d gpuAPI, sync func() error) *pool {
 	return &pool{d: d, free: map[int][]dptr{}, size: map[dptr]int{}, sync: sync}
 }
 

@@ -81,8 +81,8 @@ func (d *Device) NewSelState(spec compute.SelSpec) (*compute.SelState, error) {
 	if !d.grow(&st.counts, 32, "NewSelState") || !d.grow(&st.window, 4*spec.Window*spec.QDim, "NewSelState window") {
 		return nil, d.err
 	}
-	d.fail(d.drv.memset0(st.counts.p, 32, d.compute, "NewSelState"))
-	d.fail(d.drv.memset0(st.window.p, 4*spec.Window*spec.QDim, d.compute, "NewSelState"))
+	d.fail(d.memset0(st.counts.p, 32, d.compute, "NewSelState"))
+	d.fail(d.memset0(st.window.p, 4*spec.Window*spec.QDim, d.compute, "NewSelState"))
 	return &compute.SelState{Spec: spec, Handle: st}, d.err
 }
 
@@ -101,10 +101,10 @@ func (d *Device) BeginTurn(s *compute.SelState, n, k, maxLen int) {
 		!d.grow(&st.fetchSlot, 4*max(k, 1), op) || !d.grow(&st.attend, 4*attendCap, op) {
 		return
 	}
-	d.fail(d.drv.memset0(st.counts.p, 32, d.compute, op))
-	d.fail(d.drv.memset0(st.scores.p, 4*n, d.compute, op))
-	d.fail(d.drv.memset0(st.mark.p, 4*n, d.compute, op))
-	d.fail(d.drv.memset(st.tokOf.p, 0xff, 4*k, d.compute, op)) // -1: every staging slot empty
+	d.fail(d.memset0(st.counts.p, 32, d.compute, op))
+	d.fail(d.memset0(st.scores.p, 4*n, d.compute, op))
+	d.fail(d.memset0(st.mark.p, 4*n, d.compute, op))
+	d.fail(d.api.memset(st.tokOf.p, 0xff, 4*k, d.compute, op)) // -1: every staging slot empty
 }
 
 // ReadSel implements compute.Device (waits for every queued op).
@@ -138,8 +138,8 @@ func (d *Device) read(dst []byte, p dptr, op string) error {
 	if len(dst) == 0 {
 		return nil
 	}
-	d.fail(d.drv.dtoh(dst, p, d.compute, op))
-	d.fail(d.drv.syncStream(d.compute, op))
+	d.fail(d.api.dtoh(dst, p, d.compute, op))
+	d.fail(d.api.syncStream(d.compute, op))
 	return d.err
 }
 
@@ -154,8 +154,8 @@ func (d *Device) SetAttend(s *compute.SelState, slots []int32) {
 		return
 	}
 	n := []int32{int32(len(slots))}
-	d.fail(d.drv.htod(st.attend.p, i32b(slots), d.compute, "SetAttend"))
-	d.fail(d.drv.htod(st.counts.p+8, i32b(n), d.compute, "SetAttend"))
+	d.fail(d.api.htod(st.attend.p, i32b(slots), d.compute, "SetAttend"))
+	d.fail(d.api.htod(st.counts.p+8, i32b(n), d.compute, "SetAttend"))
 }
 
 // Observe implements compute.Device: the host decides where each row goes in the ring (it knows the

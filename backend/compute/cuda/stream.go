@@ -404,7 +404,25 @@ func (d *drv) launch(f *fn, grid, block [3]int, shmem int, s stream, op string, 
 	if len(args) > maxArgs {
 		return fmt.Errorf("cuda: launch %s (%s): %d arguments, at most %d", f.name, op, len(args), maxArgs)
 	}
-	vs := unsafe.Slice((*uint64)(unsafe.Pointer(d.params)), maxArgs)
+	if err := packArgs(unsafe.Slice((*uint64)(unsafe.Pointer(d.params)), maxArgs), args); err != nil {
+		return fmt.Errorf("cuda: launch %s (%s): %w", f.name, op, err)
+	}
+	for _, g := range grid {
+		if g <= 0 {
+			return nil // nothing to do
+		}
+	}
+	one := func(v int) C.uint { return C.uint(max(v, 1)) }
+	return cerr(C.omni_dev_launch(d.ctx, f.f, one(grid[0]), one(grid[1]), one(grid[2]), one(block[0]), one(block[1]), one(block[2]),
+		C.uint(shmem), s.p, d.params, d.ptrs, C.int(len(args))), "cuLaunchKernel "+f.name, op)
+}
+
+// packArgs writes kernel arguments into 8-byte slots: dptr, int32, int (as int32), int64, uint64 or float32
+// (the driver reads each slot at the size of the kernel's parameter).
+func packArgs(vs []uint64, args []any) error {
+	if len(args) > len(vs) {
+		return fmt.Errorf("%d arguments, at most %d", len(args), len(vs))
+	}
 	for i, a := range args {
 		vs[i] = 0
 		slot := unsafe.Pointer(&vs[i])
@@ -422,15 +440,8 @@ func (d *drv) launch(f *fn, grid, block [3]int, shmem int, s stream, op string, 
 		case float32:
 			*(*float32)(slot) = v
 		default:
-			return fmt.Errorf("cuda: launch %s (%s): argument %d has type %T", f.name, op, i, a)
+			return fmt.Errorf("argument %d has type %T", i, a)
 		}
 	}
-	for _, g := range grid {
-		if g <= 0 {
-			return nil // nothing to do
-		}
-	}
-	one := func(v int) C.uint { return C.uint(max(v, 1)) }
-	return cerr(C.omni_dev_launch(d.ctx, f.f, one(grid[0]), one(grid[1]), one(grid[2]), one(block[0]), one(block[1]), one(block[2]),
-		C.uint(shmem), s.p, d.params, d.ptrs, C.int(len(args))), "cuLaunchKernel "+f.name, op)
+	return nil
 }

@@ -1,0 +1,134 @@
+// emu.cpp: runs a kernel's grid on the CPU, one block at a time; each thread of the block is a fiber
+// (ucontext) and fibers switch only at barriers (__syncthreads, and the warp exchange of the shuffles). A
+// barrier that can never be released (threads of one warp at different barriers) is reported as an error.
+#include "cudaemu.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <ucontext.h>
+
+emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
+
+namespace {
+enum State { READY, WAIT_WARP, WAIT_BLOCK, DONE };
+const size_t kStack = 256 << 10;
+struct Fiber {
+	ucontext_t ctx;
+	char *stack = nullptr;
+	State state = DONE;
+};
+Fiber fibers[1024];
+ucontext_t sched;
+int current = -1;
+unsigned long long slots[32][32]; // (warp, lane) exchange
+void (*body)(void **);
+void **body_args;
+
+void fiber_main(int i) {
+	body(body_args);
+	fibers[i].state = DONE;
+	// returns to sched through uc_link
+}
+
+void yield(State s) {
+	const int me = current;
+	fibers[me].state = s;
+	swapcontext(&fibers[me].ctx, &sched);
+	threadIdx.x = me; // the scheduler resumed this fiber
+}
+} // namespace
+
+void emu_syncwarp() { yield(WAIT_WARP); }
+void emu_syncthreads() { yield(WAIT_BLOCK); }
+void *emu_warp_slot(int lane) { return &slots[(current / 32) % 32][lane]; }
+
+static char errbuf[256];
+
+// run_block runs one block; returns NULL or an error.
+static const char *run_block(int threads) {
+	for (int i = 0; i < threads; i++) {
+		Fiber &f = fibers[i];
+		if (!f.stack) f.stack = (char *)malloc(kStack);
+		getcontext(&f.ctx);
+		f.ctx.uc_stack.ss_sp = f.stack;
+		f.ctx.uc_stack.ss_size = kStack;
+		f.ctx.uc_link = &sched;
+		makecontext(&f.ctx, (void (*)())fiber_main, 1, i);
+		f.state = READY;
+	}
+	for (;;) {
+		for (int i = 0; i < threads; i++) {
+			if (fibers[i].state != READY) continue;
+			current = i;
+			threadIdx.x = i;
+			swapcontext(&sched, &fibers[i].ctx);
+		}
+		int live = 0, atBlock = 0;
+		bool released = false;
+		for (int w = 0; w * 32 < threads; w++) {
+			int wl = 0, ww = 0;
+			for (int l = w * 32; l < w * 32 + 32 && l < threads; l++) {
+				if (fibers[l].state == DONE) continue;
+				wl++;
+				if (fibers[l].state == WAIT_WARP) ww++;
+			}
+			if (ww > 0 && ww == wl) {
+				for (int l = w * 32; l < w * 32 + 32 && l < threads; l++)
+					if (fibers[l].state == WAIT_WARP) fibers[l].state = READY;
+				released = true;
+			}
+		}
+		if (released) continue;
+		for (int i = 0; i < threads; i++) {
+			if (fibers[i].state == DONE) continue;
+			live++;
+			if (fibers[i].state == WAIT_BLOCK) atBlock++;
+		}
+		if (live == 0) return nullptr;
+		if (atBlock == live) {
+			for (int i = 0; i < threads; i++)
+				if (fibers[i].state == WAIT_BLOCK) fibers[i].state = READY;
+			continue;
+		}
+		snprintf(errbuf, sizeof errbuf, "deadlock in block (%u, %u, %u): %d threads live, %d at __syncthreads, the rest at a warp barrier with a divergent warp",
+		         blockIdx.x, blockIdx.y, blockIdx.z, live, atBlock);
+		return errbuf;
+	}
+}
+
+
+extern "C" const char *emu_launch(const char *name, int gx, int gy, int gz, int bx, int by, int bz, unsigned long long *vals, int n) {
+	const EmuKernel *k = emu_kernels;
+	while (k->name && strcmp(k->name, name) != 0) k++;
+	if (!k->name) {
+		snprintf(errbuf, sizeof errbuf, "emu: no kernel %s", name);
+		return errbuf;
+	}
+	if (by != 1 || bz != 1 || bx > 1024 || bx <= 0) {
+		snprintf(errbuf, sizeof errbuf, "emu: block (%d, %d, %d) not supported", bx, by, bz);
+		return errbuf;
+	}
+	void *ptrs[64];
+	for (int i = 0; i < n; i++) ptrs[i] = &vals[i];
+	body = k->call;
+	body_args = ptrs;
+	gridDim = {(unsigned)gx, (unsigned)gy, (unsigned)gz};
+	blockDim = {(unsigned)bx, 1, 1};
+	threadIdx = {0, 0, 0};
+	for (int z = 0; z < gz; z++)
+		for (int y = 0; y < gy; y++)
+			for (int x = 0; x < gx; x++) {
+				blockIdx = {(unsigned)x, (unsigned)y, (unsigned)z};
+				if (const char *e = run_block(bx)) return e;
+			}
+	return nullptr;
+}
+
+extern "C" void *emu_alloc(size_t n) {
+	void *p = nullptr;
+	if (posix_memalign(&p, 256, n < 1 ? 1 : n) != 0) return nullptr;
+	memset(p, 0xcd, n); // not zeroed, as cuMemAlloc's memory is not
+	return p;
+}
+extern "C" void emu_free(unsigned long long p) { free((void *)p); }
+extern "C" void emu_copy(unsigned long long dst, unsigned long long src, size_t n) { memmove((void *)dst, (const void *)src, n); }
+extern "C" void emu_set(unsigned long long dst, int v, size_t n) { memset((void *)dst, v, n); }
