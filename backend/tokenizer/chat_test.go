@@ -29,17 +29,17 @@ func TestRenderChatGlobals(t *testing.T) {
 	chatNow = func() time.Time { return time.Date(2026, time.December, 2, 12, 0, 0, 0, time.UTC) }
 	tok := tinyByteLevel(t) // eos_token <|end|>, no BOS
 	const tmpl = "[{{ bos_token is defined }}|{{ eos_token }}|{{ strftime_now('%d %b %Y') }}|{{ date_string | default('none') }}" +
-		"|{{ tools is none }}]{% for m in messages %}{{ m.role }}={{ m['content'] | trim }};{{ m | tojson }}{% endfor %}{% if add_generation_prompt %}>{% endif %}"
+		"|{{ tools is none }}]{% for m in messages %}{{ m.role }}={{ m['content'] | trim }}={{ m.content.strip() }};{{ m | tojson }}{% endfor %}{% if add_generation_prompt %}>{% endif %}"
 	tok.SetChatTemplate(tmpl)
 	cases := []struct {
 		name string
 		o    ChatOptions
 		want string
 	}{
-		{"defaults", ChatOptions{}, `[False|<|end|>|02 Dec 2026|none|True]user=a b;{"role": "user", "content": " a b\n"}`},
-		{"generation prompt", ChatOptions{AddGenerationPrompt: true}, `[False|<|end|>|02 Dec 2026|none|True]user=a b;{"role": "user", "content": " a b\n"}>`},
+		{"defaults", ChatOptions{}, `[False|<|end|>|02 Dec 2026|none|True]user=a b=a b;{"role": "user", "content": " a b\n"}`},
+		{"generation prompt", ChatOptions{AddGenerationPrompt: true}, `[False|<|end|>|02 Dec 2026|none|True]user=a b=a b;{"role": "user", "content": " a b\n"}>`},
 		{"vars", ChatOptions{Vars: map[string]any{"date_string": "26 Jul 2024", "eos_token": "</s>", "bos_token": "<s>"}},
-			`[True|</s>|02 Dec 2026|26 Jul 2024|True]user=a b;{"role": "user", "content": " a b\n"}`},
+			`[True|</s>|02 Dec 2026|26 Jul 2024|True]user=a b=a b;{"role": "user", "content": " a b\n"}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -52,7 +52,8 @@ TOOL = {"function": {"description": "The weather in a city, in °C.", "name": "g
         "type": "function"}
 VARS = {"llama3_2": [{}, {"date_string": "02 Dec 2026"}],
         "llama3_1": [{}, {"date_string": "02 Dec 2026"}, {"tools": [TOOL]}],
-        "qwen2_5": [{}, {"tools": [TOOL]}]}
+        "qwen2_5": [{}, {"tools": [TOOL]}],
+        "mistral_nemo": [{}, {"tools": [TOOL]}]}
 
 
 def smol_template():
