@@ -149,6 +149,17 @@ def test_completions(client, server):
     assert streamed == r.choices[0].text
 
 
+def test_prompt_list(client):
+    """Several prompts run as concurrent Triton requests; each choice equals that prompt asked alone."""
+    prompts = ["The capital of France is", "Once upon a time"]
+    alone = [client.completions.create(model=MODEL, prompt=p, temperature=0, max_tokens=8) for p in prompts]
+    both = client.completions.create(model=MODEL, prompt=prompts, temperature=0, max_tokens=8)
+    assert [c.index for c in both.choices] == [0, 1]
+    assert [c.text for c in both.choices] == [a.choices[0].text for a in alone]
+    assert both.usage.prompt_tokens == sum(a.usage.prompt_tokens for a in alone)
+    assert both.usage.completion_tokens == sum(a.usage.completion_tokens for a in alone)
+
+
 def test_stop(client):
     full = client.completions.create(model=MODEL, prompt="1, 2, 3, 4,", temperature=0, max_tokens=16).choices[0].text
     assert len(full) > 8, full
