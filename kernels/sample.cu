@@ -148,7 +148,7 @@ extern "C" __global__ void __launch_bounds__(1024) sample_rows(const float *__re
 		tot = block_sum_d(kept, shd);
 	}
 	const double target = (double)uniform01(seed[r], counter[r]) * tot;
-	if (tid == 0) found = -1;
+	if (tid == 0) found = 0x7fffffff; // atomicMin keeps the lowest id that holds the target
 	__syncthreads();
 	double before = 0.0;
 	int last = -1;
@@ -180,6 +180,6 @@ extern "C" __global__ void __launch_bounds__(1024) sample_rows(const float *__re
 	if (tid == 0) {
 		int l = 0;
 		for (int w = 0; w < (int)(blockDim.x / OMNI_WARP); w++) l = max(l, (int)hist[w] - 1);
-		out[r] = found >= 0 ? found : max(l, 0);
+		out[r] = found != 0x7fffffff ? found : max(l, 0);
 	}
 }

@@ -121,3 +121,13 @@ func TestConformanceEmulated(t *testing.T) {
 	defer d.Close()
 	computetest.Run(t, d)
 }
+
+// Sampling on the device, emulated.
+func TestSampleEmulated(t *testing.T) {
+	d, err := OpenEmulated(buildEmu(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	testSample(t, d)
+}

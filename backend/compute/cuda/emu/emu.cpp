@@ -1,10 +1,36 @@
 // emu.cpp: runs a kernel's grid on the CPU, one block at a time; each thread of the block is a fiber
-// (ucontext) and fibers switch only at barriers (__syncthreads, and the warp exchange of the shuffles). A
+// (its own stack) and fibers switch only at barriers (__syncthreads, and the warp exchange of the shuffles). A
 // barrier that can never be released (threads of one warp at different barriers) is reported as an error.
 #include "cudaemu.h"
 #include <stdio.h>
 #include <stdlib.h>
-#include <ucontext.h>
+
+// emu_switch saves the callee-saved registers on the current stack, stores the stack pointer in *from and
+// continues on the stack to (x86-64 System V; a plain swapcontext would also save the signal mask with a
+// system call at every switch).
+extern "C" void emu_switch(void **from, void *to);
+asm(R"(
+	.text
+	.globl emu_switch
+	.type emu_switch,@function
+emu_switch:
+	pushq %rbp
+	pushq %rbx
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	movq %rsp, (%rdi)
+	movq %rsi, %rsp
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbx
+	popq %rbp
+	ret
+	.size emu_switch, .-emu_switch
+)");
 
 emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
 
@@ -12,28 +38,28 @@ namespace {
 enum State { READY, WAIT_WARP, WAIT_BLOCK, DONE };
 const size_t kStack = 256 << 10;
 struct Fiber {
-	ucontext_t ctx;
+	void *sp = nullptr;
 	char *stack = nullptr;
 	State state = DONE;
 };
 Fiber fibers[1024];
-ucontext_t sched;
+void *sched_sp;
 int current = -1;
 unsigned long long slots[32][32]; // (warp, lane) exchange
 void (*body)(void **);
 void **body_args;
 
-void fiber_main(int i) {
+void fiber_main() {
+	const int i = current;
 	body(body_args);
 	fibers[i].state = DONE;
-	// returns to sched through uc_link
+	emu_switch(&fibers[i].sp, sched_sp); // never resumed
 }
 
 void yield(State s) {
 	const int me = current;
 	fibers[me].state = s;
-	swapcontext(&fibers[me].ctx, &sched);
-	threadIdx.x = me; // the scheduler resumed this fiber
+	emu_switch(&fibers[me].sp, sched_sp);
 }
 } // namespace
 
@@ -48,11 +74,12 @@ static const char *run_block(int threads) {
 	for (int i = 0; i < threads; i++) {
 		Fiber &f = fibers[i];
 		if (!f.stack) f.stack = (char *)malloc(kStack);
-		getcontext(&f.ctx);
-		f.ctx.uc_stack.ss_sp = f.stack;
-		f.ctx.uc_stack.ss_size = kStack;
-		f.ctx.uc_link = &sched;
-		makecontext(&f.ctx, (void (*)())fiber_main, 1, i);
+		// A fresh stack that emu_switch "returns" into fiber_main on, aligned as after a call.
+		void **sp = (void **)(((uintptr_t)(f.stack + kStack)) & ~(uintptr_t)15);
+		*--sp = nullptr;             // fiber_main's return address (it never returns)
+		*--sp = (void *)fiber_main;  // emu_switch's ret
+		for (int r = 0; r < 6; r++) *--sp = nullptr; // rbp rbx r12 r13 r14 r15
+		f.sp = sp;
 		f.state = READY;
 	}
 	for (;;) {
@@ -60,7 +87,7 @@ static const char *run_block(int threads) {
 			if (fibers[i].state != READY) continue;
 			current = i;
 			threadIdx.x = i;
-			swapcontext(&sched, &fibers[i].ctx);
+			emu_switch(&sched_sp, fibers[i].sp);
 		}
 		int live = 0, atBlock = 0;
 		bool released = false;
