@@ -131,3 +131,33 @@ func TestSampleEmulated(t *testing.T) {
 	defer d.Close()
 	testSample(t, d)
 }
+
+// f16/bf16 MatMul of prefill size, emulated (no cuBLASLt there: matmul_any).
+func TestMatMulPrefillEmulated(t *testing.T) {
+	d, err := OpenEmulated(buildEmu(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	testMatMulPrefill(t, d)
+}
+
+// Gather's counters and the fence wait count reach Stats, emulated.
+func TestStatsEmulated(t *testing.T) {
+	d, err := OpenEmulated(buildEmu(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	testStats(t, d)
+}
+
+// KV tiers (pinned host memory, a registered mapped file), emulated.
+func TestTiersEmulated(t *testing.T) {
+	d, err := OpenEmulated(buildEmu(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	testTiers(t, d)
+}

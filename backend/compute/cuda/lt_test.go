@@ -13,8 +13,9 @@ import (
 
 // f16/bf16 MatMul of prefill size goes to cuBLASLt (x rounded to the weight's type): within that rounding of
 // the float64 product. Skips without a GPU; without cuBLASLt it checks matmul_any instead and says so.
-func TestMatMulPrefillF16BF16OnGPU(t *testing.T) {
-	d := openOrSkip(t)
+func TestMatMulPrefillF16BF16OnGPU(t *testing.T) { testMatMulPrefill(t, openOrSkip(t)) }
+
+func testMatMulPrefill(t *testing.T, d *Device) {
 	t.Log(d.BLAS())
 	r := rand.New(rand.NewPCG(5, 6))
 	const rows, cols, n = 96, 256, ltMinTokens + 6
