@@ -47,6 +47,8 @@ eval "$(scripts/fetch-nvrtc.sh)"
 OMNIKV_NVRTC="$OMNIKV_NVRTC" OMNIKV_CUDA_INCLUDE="$OMNIKV_CUDA_INCLUDE" go test -count=1 -json ./backend/compute/cuda/ |
   python3 scripts/go-test-summary.py "$skips"
 
+step "CUDA device on the kernel emulator, no GPU (backend/compute/cuda/emu/test.sh)"; backend/compute/cuda/emu/test.sh
+
 step "GPU script rehearsed on the CPU device (tests/gpu/dryrun.sh: build.sh, run.sh --dry-run)"; tests/gpu/dryrun.sh
 
 step "bounded fuzzing ($fuzztime each)"
