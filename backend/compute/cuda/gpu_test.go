@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/omnikv-triton/omnikv-triton/backend/weights"
@@ -20,6 +21,10 @@ type gpu struct {
 	mods map[string]*Module // by kernel name
 	free []DevicePtr
 }
+
+// compiledImages keeps the kernels compiled by onGPU for the test process (each test would otherwise compile
+// every file again: seconds each on the GPU machine, where the conformance step has a time cap).
+var compiledImages = map[string][]byte{}
 
 // onGPU compiles every kernel for the GPU's architecture and loads it; without a GPU the test skips, or fails
 // when OMNIKV_REQUIRE_GPU is set (the device script sets it).
@@ -40,9 +45,14 @@ func onGPU(t *testing.T, defines ...string) *gpu {
 	n, inc := nvrtcOrSkip(t)
 	g := &gpu{t: t, mods: map[string]*Module{}}
 	for _, src := range kernels.Sources() {
-		img, err := n.Compile(src.Name, src.Text, CompileOptions{Arch: info.Arch(), Includes: inc, Headers: headers(), Extra: defines})
-		if err != nil {
-			t.Fatal(err)
+		key := src.Name + "|" + info.Arch() + "|" + strings.Join(defines, " ")
+		img, ok := compiledImages[key]
+		if !ok {
+			var err error
+			if img, err = n.Compile(src.Name, src.Text, CompileOptions{Arch: info.Arch(), Includes: inc, Headers: headers(), Extra: defines}); err != nil {
+				t.Fatal(err)
+			}
+			compiledImages[key] = img
 		}
 		m, err := LoadModule(img)
 		if err != nil {
