@@ -252,8 +252,10 @@ def test_budget_and_session_limit(triton, gguf_model, model_repository_root, tmp
         limit = [i for i, r in enumerate(res) if r.error and "session limit" in r.error]
         budget_refused = [i for i, r in enumerate(res) if r.error and "budget" in r.error]
         assert admitted == [0, 1], [(i, r.describe()) for i, r in enumerate(res)]
-        assert limit == [4, 5], [(i, r.describe()) for i, r in enumerate(res)]
-        assert budget_refused == [2, 3], [(i, r.describe()) for i, r in enumerate(res)]
+        # Sessions 2-5 arrive 0.3 s apart, but a loaded machine can reorder two neighbours on their way
+        # through Triton: which two wait for the budget and which two meet the limit is not asserted by index.
+        assert len(limit) == 2 and len(budget_refused) == 2 and sorted(limit + budget_refused) == [2, 3, 4, 5], \
+            [(i, r.describe()) for i, r in enumerate(res)]
         for i in budget_refused:
             assert "resident" in res[i].error and "queue_timeout_s" in res[i].error, res[i].error
             assert queue_timeout - 0.2 <= res[i].latency <= queue_timeout + 5, res[i].describe()
