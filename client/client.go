@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
@@ -217,7 +218,33 @@ func (c *Client) StreamInfer(ctx context.Context, req *pb.ModelInferRequest, onR
 			return err
 		}
 		if IsFinal(resp) {
+			awaitEnd(stream)
 			return nil
 		}
+	}
+}
+
+// streamEndWait bounds how long StreamInfer waits, after the final response, for the server to end the
+// stream.
+const streamEndWait = 2 * time.Second
+
+// awaitEnd lets the server end a stream whose last response has arrived (the client has already closed its
+// side) before StreamInfer cancels it. Cancelling at once resets the stream under the server, and
+// tritonserver 2.51 then sometimes keeps the model alive at shutdown until its exit timeout (30 s): it holds
+// the reset stream's state with its response until the gRPC service stops, after the models should have
+// unloaded. A server that does not end the stream within streamEndWait is cancelled anyway.
+func awaitEnd(stream grpc.BidiStreamingClient[pb.ModelInferRequest, pb.ModelStreamInferResponse]) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, err := stream.Recv(); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(streamEndWait):
 	}
 }
