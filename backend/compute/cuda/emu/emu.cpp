@@ -82,8 +82,12 @@ static const char *run_block(int threads) {
 		f.sp = sp;
 		f.state = READY;
 	}
-	for (;;) {
-		for (int i = 0; i < threads; i++) {
+	// The order in which fibers run between barriers changes from pass to pass (ascending, descending, then
+	// rotated), so that a missing barrier shows as a wrong result whichever thread it should have ordered.
+	for (int pass = 0;; pass++) {
+		const int rot = (pass / 2) * 37 % threads;
+		for (int n = 0; n < threads; n++) {
+			const int i = pass % 2 ? threads - 1 - (n + rot) % threads : (n + rot) % threads;
 			if (fibers[i].state != READY) continue;
 			current = i;
 			threadIdx.x = i;
