@@ -44,7 +44,8 @@ race_pkgs=$(go list ./backend/engine/... ./backend/kvcache/... ./backend/serve/.
 
 step "CUDA kernels compiled by NVRTC for sm_80, sm_90 and PTX (no GPU needed; NVRTC from PyPI into .cache/nvrtc)"
 eval "$(scripts/fetch-nvrtc.sh)"
-OMNIKV_NVRTC="$OMNIKV_NVRTC" OMNIKV_CUDA_INCLUDE="$OMNIKV_CUDA_INCLUDE" go test -count=1 -json ./backend/compute/cuda/ |
+export OMNIKV_NVRTC OMNIKV_CUDA_INCLUDE # for the emulator and the GPU script's rehearsal below too
+go test -count=1 -json ./backend/compute/cuda/ |
   python3 scripts/go-test-summary.py "$skips"
 
 step "CUDA device on the kernel emulator, no GPU (backend/compute/cuda/emu/test.sh)"; backend/compute/cuda/emu/test.sh
