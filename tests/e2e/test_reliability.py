@@ -219,7 +219,9 @@ def test_budget_and_session_limit(triton, gguf_model, model_repository_root, tmp
     """max_sessions 4 and a KV budget for two long sessions: of six new sessions two run, two are refused
     after queue_timeout_s naming the budget, two at once naming the session limit; the two that ran equal
     their solo answers."""
-    mt, queue_timeout = 400, 2.0
+    # queue_timeout well under the time the two admitted sessions run (400 tokens: 2.8 s on a fast 2-core machine),
+    # so that the third and fourth are refused before either finishes and frees its pages.
+    mt, queue_timeout = 400, 1.0
     # Dense (omnikv false), so that every layer's KV is in the resident tier: a session reserves its prompt
     # (under 112 tokens with the template) + 400 tokens = 7 or 8 pages of 64 tokens; the budget holds 20 pages:
     # two sessions fit, a third does not.
