@@ -54,6 +54,41 @@ __device__ __forceinline__ unsigned rank_key(float v) {
 	return b ^ ((unsigned)((int)b >> 31) | 0x80000000u);
 }
 
+// radix_kth finds, with the whole block, the rank_key of the k-th largest of x[0..n) (1 <= k <= n) by a radix
+// select over 8-bit digits from the top: on return *prefix is that key and *want how many values with exactly
+// that key belong to the k largest (the ties to take). hist: (256) shared; prefix, want: shared. Every thread
+// of the block must call it.
+__device__ __forceinline__ void radix_kth(const float *x, int n, unsigned k, unsigned *hist, unsigned *prefix, unsigned *want) {
+	if (threadIdx.x == 0) {
+		*prefix = 0u;
+		*want = k;
+	}
+	__syncthreads();
+	for (int shift = 24; shift >= 0; shift -= 8) {
+		for (int i = threadIdx.x; i < 256; i += blockDim.x) hist[i] = 0u;
+		__syncthreads();
+		const unsigned mask = shift == 24 ? 0u : (0xffffffffu << (shift + 8));
+		const unsigned p = *prefix;
+		for (int i = threadIdx.x; i < n; i += blockDim.x) {
+			const unsigned key = rank_key(x[i]);
+			if ((key & mask) == (p & mask)) atomicAdd(&hist[(key >> shift) & 255u], 1u);
+		}
+		__syncthreads();
+		if (threadIdx.x == 0) {
+			unsigned acc = 0u;
+			for (int d = 255; d >= 0; d--) {
+				if (acc + hist[d] >= *want || d == 0) {
+					*prefix |= (unsigned)d << shift;
+					*want -= acc;
+					break;
+				}
+				acc += hist[d];
+			}
+		}
+		__syncthreads();
+	}
+}
+
 // block_scan returns the exclusive prefix sum of v over the block (blockDim.x a multiple of 32, <= 1024)
 // and the block's total in *total. sh: (32) shared ints. Every thread of the block must call it.
 __device__ __forceinline__ int block_scan(int v, int *sh, int *total) {

@@ -83,33 +83,7 @@ extern "C" __global__ void __launch_bounds__(1024) sample_rows(const float *__re
 	const int k = top_k[r];
 	unsigned kth = 0u; // keys >= kth are kept
 	if (k > 0 && k < vocab) {
-		if (tid == 0) {
-			prefix = 0u;
-			want = (unsigned)k;
-		}
-		__syncthreads();
-		for (int shift = 24; shift >= 0; shift -= 8) {
-			for (int i = tid; i < 256; i += blockDim.x) hist[i] = 0u;
-			__syncthreads();
-			const unsigned mask = shift == 24 ? 0u : (0xffffffffu << (shift + 8));
-			for (int i = tid; i < vocab; i += blockDim.x) {
-				const unsigned key = rank_key(x[i]);
-				if ((key & mask) == (prefix & mask)) atomicAdd(&hist[(key >> shift) & 255u], 1u);
-			}
-			__syncthreads();
-			if (tid == 0) {
-				unsigned acc = 0u;
-				for (int d = 255; d >= 0; d--) {
-					if (acc + hist[d] >= want || d == 0) {
-						prefix |= (unsigned)d << shift;
-						want -= acc;
-						break;
-					}
-					acc += hist[d];
-				}
-			}
-			__syncthreads();
-		}
+		radix_kth(x, vocab, (unsigned)k, hist, &prefix, &want);
 		kth = prefix;
 	}
 	float m = -INFINITY;

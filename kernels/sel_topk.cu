@@ -37,33 +37,7 @@ extern "C" __global__ void __launch_bounds__(1024) sel_topk(const SelDev *__rest
 		for (int i = threadIdx.x; i < fr; i += blockDim.x) S.sel[i] = i;
 		taken = fr;
 	} else if (need > 0) {
-		if (threadIdx.x == 0) {
-			prefix = 0u;
-			want = (unsigned)need;
-		}
-		__syncthreads();
-		for (int shift = 24; shift >= 0; shift -= 8) {
-			for (int i = threadIdx.x; i < 256; i += blockDim.x) hist[i] = 0u;
-			__syncthreads();
-			const unsigned mask = shift == 24 ? 0u : (0xffffffffu << (shift + 8));
-			for (int i = threadIdx.x; i < fr; i += blockDim.x) {
-				const unsigned key = rank_key(S.scores[i]);
-				if ((key & mask) == (prefix & mask)) atomicAdd(&hist[(key >> shift) & 255u], 1u);
-			}
-			__syncthreads();
-			if (threadIdx.x == 0) {
-				unsigned acc = 0u;
-				for (int d = 255; d >= 0; d--) {
-					if (acc + hist[d] >= want || d == 0) {
-						prefix |= (unsigned)d << shift;
-						want -= acc;
-						break;
-					}
-					acc += hist[d];
-				}
-			}
-			__syncthreads();
-		}
+		radix_kth(S.scores, fr, (unsigned)need, hist, &prefix, &want);
 		const unsigned t = prefix;
 		const int ties = (int)want;
 		int eqBase = 0;
