@@ -59,6 +59,22 @@ func (t *Tensor) RowBytes() int {
 	return n
 }
 
+// CheckData validates a tensor for binding to a device: a known type whose rows have a size, and Data holding
+// exactly Rows rows. It returns the row size.
+func (t *Tensor) CheckData() (rowBytes int, err error) {
+	if !t.Type.Known() {
+		return 0, fmt.Errorf("tensor %s: unsupported type %v", t.Name, t.Type)
+	}
+	rb, err := t.Type.RowBytes(t.Cols())
+	if err != nil {
+		return 0, fmt.Errorf("tensor %s: %w", t.Name, err)
+	}
+	if want := t.Rows() * rb; len(t.Data) != want {
+		return 0, fmt.Errorf("tensor %s: %d bytes of data, want %d for shape %v of %v", t.Name, len(t.Data), want, t.Shape, t.Type)
+	}
+	return rb, nil
+}
+
 // Row returns the bytes of row i, or nil when i is out of range.
 func (t *Tensor) Row(i int) []byte {
 	rb := t.RowBytes()

@@ -119,17 +119,10 @@ func weightOf(w *compute.Weight) *weight {
 
 // Bind implements compute.Device: the weight keeps pointing at the tensor's bytes (memory-mapped file).
 func (*Device) Bind(t *weights.Tensor) (*compute.Weight, error) {
-	if !t.Type.Known() {
-		return nil, fmt.Errorf("tensor %s: unsupported type %v", t.Name, t.Type)
+	if _, err := t.CheckData(); err != nil {
+		return nil, err
 	}
 	rows, cols := t.Rows(), t.Cols()
-	rb, err := t.Type.RowBytes(cols)
-	if err != nil {
-		return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
-	}
-	if len(t.Data) != rows*rb {
-		return nil, fmt.Errorf("tensor %s: %d bytes of data, want %d for shape %v of %v", t.Name, len(t.Data), rows*rb, t.Shape, t.Type)
-	}
 	data := t.Data
 	if t.Type == weights.F32 && len(data) > 0 && uintptr(unsafe.Pointer(&data[0]))%4 != 0 {
 		data = append(make([]byte, 0, len(data)+4), data...) // a fresh allocation is 8-byte aligned

@@ -345,17 +345,11 @@ func wmem(w *compute.Weight) *weightMem {
 // Bind implements compute.Device: the weight's bytes are copied to device memory as stored (quantized
 // blocks stay quantized; kernels dequantize on the fly).
 func (d *Device) Bind(t *weights.Tensor) (*compute.Weight, error) {
-	if !t.Type.Known() {
-		return nil, fmt.Errorf("tensor %s: unsupported type %v", t.Name, t.Type)
+	rb, err := t.CheckData()
+	if err != nil {
+		return nil, err
 	}
 	rows, cols := t.Rows(), t.Cols()
-	rb, err := t.Type.RowBytes(cols)
-	if err != nil {
-		return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
-	}
-	if len(t.Data) != rows*rb {
-		return nil, fmt.Errorf("tensor %s: %d bytes of data, want %d for shape %v of %v", t.Name, len(t.Data), rows*rb, t.Shape, t.Type)
-	}
 	p, err := d.pool.get(len(t.Data), "bind "+t.Name)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
